@@ -1,0 +1,3 @@
+module github.com/inproc-go/templates/watchdog
+
+go 1.25
