@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,10 @@ func New(t testing.TB, h http.Handler, env ...string) *Server {
 		t.Fatalf("watchdogtest: %v", err)
 	}
 	cfg.LockFile = filepath.Join(t.TempDir(), ".lock")
+	if !setsVar(env, "healthcheck_interval") {
+		// No endpoints to wait for in a test: drain at once.
+		cfg.HealthcheckInterval = time.Millisecond
+	}
 	fn, metrics := listen(t), listen(t)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,6 +92,15 @@ func listen(t testing.TB) net.Listener {
 		t.Fatalf("watchdogtest: %v", err)
 	}
 	return ln
+}
+
+func setsVar(env []string, name string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's and the test's goroutines.
