@@ -1,0 +1,95 @@
+// Package handler gives the golang-http-inproc template the request and
+// response types of the classic golang-http template, so a function written
+// for it ports by changing only its import line.
+package handler
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/inproc-go/templates/watchdog"
+)
+
+// Request is one call, its body read in full.
+type Request struct {
+	Body        []byte
+	Header      http.Header
+	QueryString string
+	Method      string
+	Host        string
+	Path        string // the URL path the function was called with, e.g. "/" or "/orders/7"
+	ctx         context.Context
+}
+
+// Context carries the call's deadline (exec_timeout), its cancellation when
+// the caller goes away, and its call id for watchdog.Logger.
+func (r *Request) Context() context.Context {
+	if r.ctx == nil {
+		return context.Background()
+	}
+	return r.ctx
+}
+
+// WithContext sets the request's context.
+func (r *Request) WithContext(ctx context.Context) {
+	if ctx == nil {
+		panic("handler: nil context")
+	}
+	r.ctx = ctx
+}
+
+// Response is the function's answer. A zero StatusCode means 200.
+type Response struct {
+	Body       []byte
+	StatusCode int
+	Header     http.Header
+}
+
+// FunctionHandler is implemented by a function with a Handle method.
+type FunctionHandler interface {
+	Handle(req Request) (Response, error)
+}
+
+// HandlerFunc adapts a Handle function to http.Handler. A returned error
+// answers 500 (with the response's headers and body, as golang-http does)
+// and is logged with the call id.
+type HandlerFunc func(Request) (Response, error)
+
+func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		status := http.StatusBadRequest
+		if watchdog.IsBodyTooLarge(err) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, fmt.Sprintf("reading the request body: %v", err), status)
+		return
+	}
+	req := Request{
+		Body:        body,
+		Header:      r.Header,
+		QueryString: r.URL.RawQuery,
+		Method:      r.Method,
+		Host:        r.Host,
+		Path:        r.URL.Path,
+		ctx:         r.Context(),
+	}
+	res, err := f(req)
+
+	for k, v := range res.Header {
+		w.Header()[k] = v
+	}
+	status := res.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if err != nil {
+		watchdog.Logger(r.Context()).Error("function returned an error", slog.String("error", err.Error()))
+		status = http.StatusInternalServerError
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(res.Body)
+}

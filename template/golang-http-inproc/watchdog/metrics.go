@@ -1,0 +1,131 @@
+package watchdog
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// callMetrics keeps of-watchdog's series, with its names, labels and default
+// buckets, so existing dashboards and scrape configs keep working:
+// http_requests_total{code,method}, http_request_duration_seconds{code,method}
+// and http_requests_in_flight. VictoriaMetrics/metrics writes the Prometheus
+// text format at a fraction of client_golang's size (binary +0.35 MB against
+// +3 MB measured here); each server has its own Set, never a global registry.
+type callMetrics struct {
+	set      *metrics.Set
+	inflight atomic.Int64
+
+	mu     sync.RWMutex
+	series map[seriesKey]*seriesPair
+}
+
+type seriesKey struct {
+	code   int
+	method string
+}
+
+type seriesPair struct {
+	total    *metrics.Counter
+	duration *metrics.PrometheusHistogram
+}
+
+func newCallMetrics(overdue func() float64) *callMetrics {
+	// TYPE lines let Prometheus know the histogram; the setting is the
+	// library's own and the same for every server.
+	metrics.ExposeMetadata(true)
+	m := &callMetrics{set: metrics.NewSet(), series: make(map[seriesKey]*seriesPair)}
+	m.set.NewGauge("http_requests_in_flight", func() float64 { return float64(m.inflight.Load()) })
+	m.set.NewGauge("watchdog_overdue_handlers", overdue)
+	return m
+}
+
+// middleware counts every call on the function route, 429s included.
+func (m *callMetrics) middleware(writeTimeout time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		m.inflight.Add(1)
+		defer m.inflight.Add(-1)
+		rec := newRecorder(w, writeTimeout)
+		defer func() {
+			// deferred so a panic that aborts the connection is still counted
+			p := m.pair(rec.statusCode(), methodLabel(r.Method))
+			p.total.Inc()
+			p.duration.UpdateDuration(start)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// pair finds the series for a code and method, creating it once.
+func (m *callMetrics) pair(code int, method string) *seriesPair {
+	key := seriesKey{code, method}
+	m.mu.RLock()
+	p := m.series[key]
+	m.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p = m.series[key]; p == nil {
+		labels := `{code="` + strconv.Itoa(code) + `",method="` + method + `"}`
+		p = &seriesPair{
+			total:    m.set.GetOrCreateCounter("http_requests_total" + labels),
+			duration: m.set.GetOrCreatePrometheusHistogram("http_request_duration_seconds" + labels),
+		}
+		m.series[key] = p
+	}
+	return p
+}
+
+// methodLabel lower-cases the standard methods and folds the rest into
+// "unknown", as of-watchdog does, so a caller can't grow the series set.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet:
+		return "get"
+	case http.MethodPost:
+		return "post"
+	case http.MethodPut:
+		return "put"
+	case http.MethodDelete:
+		return "delete"
+	case http.MethodHead:
+		return "head"
+	case http.MethodPatch:
+		return "patch"
+	case http.MethodOptions:
+		return "options"
+	case http.MethodConnect:
+		return "connect"
+	case http.MethodTrace:
+		return "trace"
+	case "NOTIFY":
+		return "notify"
+	}
+	return "unknown"
+}
+
+// handler serves the watchdog's series plus the Go runtime and process
+// metrics that of-watchdog's default registry exposed.
+func (m *callMetrics) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed: use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		m.set.WritePrometheus(w)
+		metrics.WriteProcessMetrics(w)
+	})
+}

@@ -1,0 +1,70 @@
+package watchdog
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"time"
+)
+
+// recorder is the ResponseWriter every call gets: it notes the status and the
+// bytes written for metrics and logs, and keeps streaming working: it is an
+// http.Flusher and http.Hijacker and has Unwrap for http.ResponseController.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	// streamWriteTimeout, when set, is granted again on each Flush, so
+	// write_timeout cuts a stalled stream but not one still making progress.
+	streamWriteTimeout time.Duration
+}
+
+func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recorder {
+	return &recorder{ResponseWriter: w, streamWriteTimeout: streamWriteTimeout}
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	rc := http.NewResponseController(r.ResponseWriter)
+	if r.streamWriteTimeout > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(r.streamWriteTimeout))
+	}
+	_ = rc.Flush()
+}
+
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil && r.status == 0 {
+		r.status = http.StatusSwitchingProtocols
+	}
+	return conn, rw, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// statusCode is the status sent: 200 when the handler wrote nothing, as
+// net/http sends then.
+func (r *recorder) statusCode() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
+}

@@ -1,0 +1,221 @@
+package watchdog
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the watchdog's configuration. ConfigFromEnv fills it from the same
+// environment variables as of-watchdog; tests may also build one by hand.
+type Config struct {
+	Port                int           // port: function listener (8080)
+	MetricsPort         int           // fixed at 8081, as the platform expects
+	ReadTimeout         time.Duration // read_timeout: http.Server.ReadTimeout (0 = none)
+	WriteTimeout        time.Duration // write_timeout: http.Server.WriteTimeout and the drain budget
+	ExecTimeout         time.Duration // exec_timeout: per-call deadline (0 = none)
+	HealthcheckInterval time.Duration // healthcheck_interval: how long to keep serving after SIGTERM
+	MaxInflight         int           // max_inflight: concurrent calls before 429 (0 = no limit)
+	MaxBodyBytes        int64         // max_body_bytes: request body limit, 413 above it (0 = none)
+	SuppressLock        bool          // suppress_lock: don't write the lock file
+	ReadyPath           string        // ready_path: the handler's own readiness path
+	LogFormat           string        // log_format: "text" or "json"
+	LogCallID           bool          // log_callid / log_call_id: accepted; call ids are always logged
+	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
+}
+
+// Defaults as the upstream inproc template chose them: a 10s call deadline with
+// read and write timeouts just above it, so a call that hits exec_timeout
+// still gets its 504 written before the server cuts the connection.
+const (
+	defaultPort        = 8080
+	defaultMetricsPort = 8081
+	defaultExecTimeout = 10 * time.Second
+	timeoutHeadroom    = 100 * time.Millisecond
+	defaultLockFile    = "/tmp/.lock"
+
+	// kubernetesGracePeriod is the terminationGracePeriodSeconds faas-netes CE
+	// leaves at its default; a drain longer than this is cut by SIGKILL.
+	kubernetesGracePeriod = 30 * time.Second
+)
+
+// DefaultConfig is the configuration of an empty environment.
+func DefaultConfig() Config {
+	io := defaultExecTimeout + timeoutHeadroom
+	return Config{
+		Port:                defaultPort,
+		MetricsPort:         defaultMetricsPort,
+		ReadTimeout:         io,
+		WriteTimeout:        io,
+		ExecTimeout:         defaultExecTimeout,
+		HealthcheckInterval: io,
+		LogFormat:           "text",
+		LockFile:            defaultLockFile,
+	}
+}
+
+// ConfigFromEnv parses "name=value" pairs such as os.Environ(). It is pure:
+// it reads nothing but env. Every bad value is reported, one per line, naming
+// the variable, the value and what is accepted.
+func ConfigFromEnv(env []string) (Config, error) {
+	vars := make(map[string]string, len(env))
+	for _, kv := range env {
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			vars[name] = value
+		}
+	}
+	p := envParser{vars: vars}
+	cfg := DefaultConfig()
+
+	cfg.Port = p.port("port", cfg.Port)
+	cfg.ExecTimeout = p.duration("exec_timeout", cfg.ExecTimeout, true)
+	// read and write timeouts follow exec_timeout unless set, so raising
+	// exec_timeout alone does what the user means.
+	io := cfg.WriteTimeout
+	if cfg.ExecTimeout > 0 {
+		io = cfg.ExecTimeout + timeoutHeadroom
+	}
+	cfg.ReadTimeout = p.duration("read_timeout", io, true)
+	cfg.WriteTimeout = p.duration("write_timeout", io, false)
+	cfg.HealthcheckInterval = p.duration("healthcheck_interval", cfg.WriteTimeout, false)
+	cfg.MaxInflight = int(p.count("max_inflight", 1<<31-1, "0 = no limit"))
+	cfg.MaxBodyBytes = p.count("max_body_bytes", 1<<62, "bytes, 0 = no limit")
+	cfg.SuppressLock = p.boolean("suppress_lock", false)
+	cfg.LogCallID = p.boolean("log_call_id", false)
+	cfg.LogCallID = p.boolean("log_callid", cfg.LogCallID)
+	cfg.ReadyPath = p.path("ready_path")
+	cfg.LogFormat = p.oneOf("log_format", cfg.LogFormat, "text", "json")
+	if p.boolean("jwt_auth", false) {
+		p.fail("jwt_auth", "JWT authentication is not supported by this version of the in-process watchdog; unset it or use of-watchdog")
+	}
+	return cfg, errors.Join(p.errs...)
+}
+
+// Warnings are valid settings that are probably not what the user wants.
+func (c Config) Warnings() []string {
+	var w []string
+	if c.ExecTimeout > 0 && c.HealthcheckInterval+c.ExecTimeout > kubernetesGracePeriod {
+		w = append(w, fmt.Sprintf("healthcheck_interval (%s) + exec_timeout (%s) exceeds the %s grace period Kubernetes gives by default: calls that start late in a scale-down may be cut off",
+			c.HealthcheckInterval, c.ExecTimeout, kubernetesGracePeriod))
+	}
+	if c.ExecTimeout == 0 || c.ExecTimeout > c.WriteTimeout {
+		w = append(w, fmt.Sprintf("exec_timeout (%s) is not below write_timeout (%s): a slow call's connection may be closed before its 504 is written",
+			c.ExecTimeout, c.WriteTimeout))
+	}
+	return w
+}
+
+// envParser reads typed values and collects one error per bad variable.
+type envParser struct {
+	vars map[string]string
+	errs []error
+}
+
+func (p *envParser) fail(name, want string) {
+	p.errs = append(p.errs, fmt.Errorf("%s=%q: %s", name, p.vars[name], want))
+}
+
+func (p *envParser) lookup(name string) (string, bool) {
+	v, ok := p.vars[name]
+	return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
+}
+
+// duration follows of-watchdog: a bare whole number is seconds, anything else
+// a Go duration. Negative values are refused; zero only where it means "none".
+func (p *envParser) duration(name string, def time.Duration, zeroOK bool) time.Duration {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	d, err := parseDuration(v)
+	want := "want seconds (e.g. 10) or a Go duration (e.g. 10s)"
+	switch {
+	case err != nil:
+		p.fail(name, want)
+	case d < 0:
+		p.fail(name, want+", not negative")
+	case d == 0 && !zeroOK:
+		p.fail(name, want+", greater than 0")
+	default:
+		return d
+	}
+	return def
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n > int64(time.Duration(1<<63-1)/time.Second) {
+			return 0, errors.New("too large")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func (p *envParser) port(name string, def int) int {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		p.fail(name, "want a TCP port from 1 to 65535")
+		return def
+	}
+	return n
+}
+
+// count is a whole number from 0 to max; unset means 0.
+func (p *envParser) count(name string, max int64, meaning string) int64 {
+	v, ok := p.lookup(name)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > max {
+		p.fail(name, fmt.Sprintf("want a whole number from 0 to %d (%s)", max, meaning))
+		return 0
+	}
+	return n
+}
+
+func (p *envParser) boolean(name string, def bool) bool {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, "want true or false (also 1 or 0)")
+		return def
+	}
+	return b
+}
+
+func (p *envParser) path(name string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return ""
+	}
+	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "?# ") {
+		p.fail(name, "want an absolute URL path such as /ready, without query or spaces")
+		return ""
+	}
+	return v
+}
+
+func (p *envParser) oneOf(name, def string, allowed ...string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return def
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	p.fail(name, "want one of "+strings.Join(allowed, ", "))
+	return def
+}

@@ -1,0 +1,271 @@
+package watchdog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Server is an OpenFaaS function server around one http.Handler: the
+// function route, /_/health, /_/ready, :8081/metrics, the lock file, limits,
+// timeouts and the drain on shutdown. It owns its servers, routes and metrics,
+// so several can run in one process.
+type Server struct {
+	cfg        Config
+	configured bool // by WithConfig or WithEnv
+	logger     *slog.Logger
+	logOut     *bufferedOutput // nil when the caller supplied a logger
+	health     *health
+	metrics    *callMetrics
+	timeout    *execTimeout
+	hooks      []func(context.Context) error
+	hookMax    time.Duration
+
+	fnListener, metricsListener net.Listener
+
+	fnServer, metricsServer *http.Server
+	lastArrival             atomic.Int64 // unix nanoseconds of the latest call
+}
+
+// Option changes how New builds a Server.
+type Option func(*Server) error
+
+// WithConfig uses cfg instead of reading the process environment.
+func WithConfig(cfg Config) Option {
+	return func(s *Server) error { s.cfg, s.configured = cfg, true; return nil }
+}
+
+// WithEnv parses env ("name=value" pairs) instead of os.Environ().
+func WithEnv(env []string) Option {
+	return func(s *Server) error {
+		cfg, err := ConfigFromEnv(env)
+		s.cfg, s.configured = cfg, true
+		return err
+	}
+}
+
+// WithLogger sends the watchdog's lines, and Logger(ctx)'s, to logger. Its
+// handler is wrapped so records logged with a call's context get call_id.
+func WithLogger(logger *slog.Logger) Option {
+	return func(s *Server) error {
+		s.logger = slog.New(callIDHandler{logger.Handler()})
+		return nil
+	}
+}
+
+// WithListeners serves on ready-made listeners instead of :port and :8081,
+// e.g. 127.0.0.1:0 in tests.
+func WithListeners(function, metrics net.Listener) Option {
+	return func(s *Server) error {
+		s.fnListener, s.metricsListener = function, metrics
+		return nil
+	}
+}
+
+// OnShutdown registers a cleanup hook (close pools, flush buffers) that runs
+// after the drain, with a context that ends after the cleanup timeout.
+func OnShutdown(hook func(context.Context) error) Option {
+	return func(s *Server) error { s.hooks = append(s.hooks, hook); return nil }
+}
+
+// WithCleanupTimeout bounds the OnShutdown hooks together (default 5s).
+func WithCleanupTimeout(d time.Duration) Option {
+	return func(s *Server) error {
+		if d <= 0 {
+			return fmt.Errorf("cleanup timeout %s: want more than 0", d)
+		}
+		s.hookMax = d
+		return nil
+	}
+}
+
+const defaultCleanupTimeout = 5 * time.Second
+
+// New builds a Server for h, reading the process environment unless
+// WithConfig or WithEnv gives the configuration. Every configuration error is
+// returned, one per line.
+func New(h http.Handler, opts ...Option) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("watchdog: nil handler")
+	}
+	s := &Server{hookMax: defaultCleanupTimeout}
+	for _, opt := range opts {
+		if err := opt(s); err != nil {
+			return nil, err
+		}
+	}
+	if !s.configured {
+		if err := WithEnv(os.Environ())(s); err != nil {
+			return nil, err
+		}
+	}
+	if s.logger == nil {
+		s.logOut = newBufferedOutput(os.Stderr)
+		s.logger = newLogger(s.logOut, s.cfg.LogFormat)
+	}
+	s.build(h)
+	return s, nil
+}
+
+// build wraps h once, at start-up, so a call pays for no set-up.
+func (s *Server) build(h http.Handler) {
+	cfg := s.cfg
+	s.timeout = &execTimeout{limit: cfg.ExecTimeout, logger: s.logger}
+	s.metrics = newCallMetrics(func() float64 { return float64(s.timeout.overdue.Load()) })
+	lim := &limiter{max: int64(cfg.MaxInflight)}
+
+	// Innermost first: the handler under its deadline, panics caught.
+	core := withRecover(s.timeout.middleware(withBodyLimit(cfg.MaxBodyBytes, h)))
+	function := s.metrics.middleware(cfg.WriteTimeout,
+		withCallID(s.logger,
+			withAccessLog(s.logger,
+				lim.middleware(core))))
+
+	lock := cfg.LockFile
+	if cfg.SuppressLock {
+		lock = ""
+	}
+	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath,
+		function: withCallID(s.logger, core)}
+
+	// A switch rather than http.ServeMux: the function sees every path as
+	// sent (no redirects for unclean paths), and nothing registered on
+	// http.DefaultServeMux, such as net/http/pprof, is ever exposed.
+	routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/_/health":
+			s.health.serveHealth(w, r)
+		case "/_/ready":
+			s.health.serveReady(w, r)
+		default:
+			s.lastArrival.Store(time.Now().UnixNano())
+			function.ServeHTTP(w, r)
+		}
+	})
+	s.fnServer = &http.Server{
+		Handler:           routes,
+		ReadTimeout:       cfg.ReadTimeout,
+		ReadHeaderTimeout: headerTimeout(cfg.ReadTimeout),
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	s.metricsServer = &http.Server{
+		Handler:           s.metrics.handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// headerTimeout bounds how long a client may take to send its headers, so a
+// slowloris trickle is cut even when read_timeout is long or off.
+func headerTimeout(read time.Duration) time.Duration {
+	const max = 10 * time.Second
+	if read > 0 && read < max {
+		return read
+	}
+	return max
+}
+
+// Config is the configuration the server runs with.
+func (s *Server) Config() Config { return s.cfg }
+
+// Logger is the server's logger; records logged with a call's context carry
+// its call_id.
+func (s *Server) Logger() *slog.Logger { return s.logger }
+
+// Serve serves until ctx is done, then drains (see Shutdown's steps in
+// shutdown.go) and returns. Start-up failures (a port in use, an unwritable
+// lock file) are returned, as is a drain that had to cut calls off.
+func (s *Server) Serve(ctx context.Context) error {
+	flushCtx, stopFlush := context.WithCancel(context.Background())
+	defer stopFlush()
+	if s.logOut != nil {
+		go s.logOut.flushEvery(flushCtx, logFlushInterval)
+		defer s.logOut.Flush()
+	}
+	for _, w := range s.cfg.Warnings() {
+		s.logger.Warn(w)
+	}
+	if err := s.listen(); err != nil {
+		return err
+	}
+
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- serveUntilClosed(s.fnServer, s.fnListener) }()
+	go func() { serveErr <- serveUntilClosed(s.metricsServer, s.metricsListener) }()
+
+	if s.health.lockFile != "" {
+		if err := writeLockFile(s.health.lockFile); err != nil {
+			s.fnServer.Close()
+			s.metricsServer.Close()
+			return err
+		}
+	}
+	s.health.accepting.Store(true)
+	s.logger.Info("serving",
+		slog.String("function", s.fnListener.Addr().String()),
+		slog.String("metrics", s.metricsListener.Addr().String()),
+		slog.Duration("exec_timeout", s.cfg.ExecTimeout),
+		slog.Duration("write_timeout", s.cfg.WriteTimeout),
+		slog.Int("max_inflight", s.cfg.MaxInflight))
+
+	select {
+	case <-ctx.Done():
+		return s.drain(context.Cause(ctx))
+	case err := <-serveErr:
+		// A listener failed under us: stop being healthy and report it.
+		s.health.accepting.Store(false)
+		_ = removeLockFile(s.health.lockFile)
+		s.fnServer.Close()
+		s.metricsServer.Close()
+		return fmt.Errorf("watchdog: serving stopped: %w", err)
+	}
+}
+
+// listen binds both ports before anything reports healthy, so a port in use
+// is an error at start rather than a healthy-looking pod that answers nothing.
+func (s *Server) listen() error {
+	if s.fnListener == nil {
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(s.cfg.Port))
+		if err != nil {
+			return fmt.Errorf("watchdog: function port: %w", err)
+		}
+		s.fnListener = ln
+	}
+	if s.metricsListener == nil {
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(s.cfg.MetricsPort))
+		if err != nil {
+			s.fnListener.Close()
+			return fmt.Errorf("watchdog: metrics port: %w", err)
+		}
+		s.metricsListener = ln
+	}
+	return nil
+}
+
+func serveUntilClosed(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Serve builds a Server for h and serves until ctx is done. See New and
+// Server.Serve.
+func Serve(ctx context.Context, h http.Handler, opts ...Option) error {
+	s, err := New(h, opts...)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}

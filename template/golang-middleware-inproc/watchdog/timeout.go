@@ -1,0 +1,257 @@
+package watchdog
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TimeoutHeader lets a caller ask for a shorter deadline than exec_timeout,
+// as of-watchdog's http mode allows.
+const TimeoutHeader = "X-Timeout"
+
+// statusClientClosed is logged and counted when the caller went away before
+// an answer (nginx's convention); nothing reaches the caller.
+const statusClientClosed = 499
+
+// callPanic carries a handler's panic and its stack from the goroutine that
+// ran the handler to the one serving the connection.
+type callPanic struct {
+	value any
+	stack []byte
+}
+
+// execTimeout runs each call under exec_timeout (or a shorter X-Timeout).
+// A handler that has not begun its answer by the deadline is answered 504 at
+// the deadline; it keeps its goroutine (Go can't stop one) but its late
+// writes are dropped, and overdue counts such handlers until they return.
+type execTimeout struct {
+	limit   time.Duration
+	overdue atomic.Int64
+	logger  *slog.Logger
+}
+
+func (t *execTimeout) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, err := t.deadlineFor(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if limit == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		t.serve(w, r, next, limit)
+	})
+}
+
+func (t *execTimeout) deadlineFor(r *http.Request) (time.Duration, error) {
+	v := r.Header.Get(TimeoutHeader)
+	if v == "" {
+		return t.limit, nil
+	}
+	d, err := parseDuration(v)
+	if err != nil || d <= 0 || len(v) > 32 {
+		return 0, fmt.Errorf("%s=%q: want a positive Go duration (e.g. 1.5s) or seconds", TimeoutHeader, truncate(v, 32))
+	}
+	if t.limit > 0 && d > t.limit {
+		return t.limit, nil
+	}
+	return d, nil
+}
+
+func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler, limit time.Duration) {
+	ctx, cancel := context.WithTimeout(r.Context(), limit)
+	defer cancel()
+	gw := &guardedWriter{w: w}
+	done := make(chan *callPanic, 1)
+	go func() {
+		var p *callPanic
+		defer func() {
+			if v := recover(); v != nil {
+				p = &callPanic{value: v, stack: debug.Stack()}
+			}
+			if gw.release() {
+				t.overdue.Add(-1)
+			}
+			done <- p
+		}()
+		next.ServeHTTP(gw, r.WithContext(ctx))
+	}()
+
+	select {
+	case p := <-done:
+		if p != nil {
+			panic(p)
+		}
+		return
+	case <-ctx.Done():
+	}
+	if !gw.abandon() {
+		// The answer has begun (a stream): it can't become a 504, so wait for
+		// the handler, which now sees its context done.
+		if p := <-done; p != nil {
+			panic(p)
+		}
+		return
+	}
+	t.overdue.Add(1)
+	if r.Context().Err() != nil {
+		w.WriteHeader(statusClientClosed)
+		return
+	}
+	Logger(r.Context()).Warn("exec_timeout: no answer from the handler in time; answered 504, handler still running",
+		slog.Duration("limit", limit), slog.Int64("overdue_handlers", t.overdue.Load()))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set(internalHeader, "of-watchdog")
+	w.WriteHeader(http.StatusGatewayTimeout)
+	fmt.Fprintf(w, "the function did not answer within %s (exec_timeout)\n", limit)
+}
+
+// guardedWriter is the handler's ResponseWriter when it runs on its own
+// goroutine: once the watchdog has answered in its place, writes are dropped
+// under the lock, so a late handler can't race the real writer.
+type guardedWriter struct {
+	w  http.ResponseWriter
+	mu sync.Mutex
+	// header is the handler's own map, copied to w's when the answer
+	// begins, so the watchdog's 504 never shares a map with a late handler.
+	header    http.Header
+	started   bool // the handler has begun its answer
+	abandoned bool // the watchdog answered instead; drop everything
+	returned  bool // the handler has returned
+}
+
+var errAbandoned = errors.New("watchdog: the call timed out and was answered already")
+
+// abandon hands the answer to the watchdog unless the handler has begun it.
+func (g *guardedWriter) abandon() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started || g.returned {
+		return false
+	}
+	g.abandoned = true
+	return true
+}
+
+// release records the handler's return and reports whether it was overdue.
+func (g *guardedWriter) release() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.returned = true
+	if !g.abandoned {
+		g.begin() // headers of an answer without a body
+	}
+	return g.abandoned
+}
+
+// Header is only ever touched by the handler's goroutine.
+func (g *guardedWriter) Header() http.Header {
+	if g.header == nil {
+		g.header = make(http.Header)
+	}
+	return g.header
+}
+
+// begin marks the answer as started, moving the handler's headers over.
+// The caller holds mu.
+func (g *guardedWriter) begin() {
+	if g.started {
+		return
+	}
+	g.started = true
+	dst := g.w.Header()
+	for k, v := range g.header {
+		dst[k] = v
+	}
+}
+
+func (g *guardedWriter) WriteHeader(code int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned {
+		return
+	}
+	g.begin()
+	g.w.WriteHeader(code)
+}
+
+func (g *guardedWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned {
+		return 0, errAbandoned
+	}
+	g.begin()
+	return g.w.Write(p)
+}
+
+func (g *guardedWriter) Flush() {
+	_ = g.FlushError()
+}
+
+func (g *guardedWriter) FlushError() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned {
+		return errAbandoned
+	}
+	g.begin()
+	return http.NewResponseController(g.w).Flush()
+}
+
+func (g *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned {
+		return nil, nil, errAbandoned
+	}
+	g.begin()
+	return http.NewResponseController(g.w).Hijack()
+}
+
+// Unwrap is deliberately absent: http.ResponseController must go through the
+// lock too, which it does via Flush/FlushError and Hijack above.
+
+// withRecover answers 500 to a panicking call if nothing was sent yet, logs
+// the stack with the call id, and keeps the process alive. The limiter slot
+// and in-flight gauge are released by their own defers on the way out.
+func withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			p, ok := v.(*callPanic)
+			if !ok {
+				p = &callPanic{value: v, stack: debug.Stack()}
+			}
+			if p.value == http.ErrAbortHandler {
+				panic(http.ErrAbortHandler) // the handler asked net/http to drop the connection
+			}
+			Logger(r.Context()).Error("handler panicked", slog.Any("panic", p.value), slog.String("stack", string(p.stack)))
+			if rec, ok := w.(*recorder); !ok || rec.status == 0 {
+				http.Error(w, "the function panicked; its logs have the details under call id "+CallID(r.Context()), http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
