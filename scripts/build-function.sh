@@ -1,0 +1,140 @@
+#!/bin/sh
+# Builds a function image the way "faas-cli build --shrinkwrap" followed by
+# "docker build" would, but with buildah so no Docker daemon is needed.
+set -eu
+
+usage() {
+	cat <<EOF
+Usage: $(basename "$0") -l LANG -h HANDLER_DIR -t IMAGE_TAG [options] [-- BUILDAH_ARGS...]
+
+Copies template/LANG/ into a fresh build dir, overlays HANDLER_DIR onto its
+function/ folder (template files the handler does not replace stay), then runs
+  buildah bud --isolation chroot --layers --pull=never -t IMAGE_TAG ...
+On success the build dir is printed on stdout; build output goes to stderr.
+
+Options:
+  -l LANG             template name (a folder under REPO_ROOT/template)
+  -h HANDLER_DIR      the function's handler folder
+  -t IMAGE_TAG        tag of the resulting image
+  -b NAME=VALUE       build arg, may be repeated (--build-arg is accepted too)
+  --secret SPEC       passed to buildah, e.g. id=netrc,src=/path, may be repeated
+  -o BUILD_DIR        build dir to use (must not exist; default: a new temp dir)
+  -r REPO_ROOT        repository root (default: the parent of this script's dir)
+  --help              show this text
+Anything after -- is passed to buildah bud as is (e.g. --no-cache).
+EOF
+}
+
+die() {
+	echo "build-function: $*" >&2
+	exit 1
+}
+
+need_arg() {
+	[ $# -ge 2 ] || die "option $1 needs a value (see --help)"
+}
+
+lang=""
+handler=""
+tag=""
+out=""
+repo_root=""
+# POSIX sh has no arrays: buildah's extra arguments are collected as one
+# string of single-quoted words and expanded with eval just before the call.
+extra=""
+quote() {
+	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--help)
+		usage
+		exit 0
+		;;
+	-l)
+		need_arg "$@"
+		lang="$2"
+		shift
+		;;
+	-h)
+		need_arg "$@"
+		handler="$2"
+		shift
+		;;
+	-t)
+		need_arg "$@"
+		tag="$2"
+		shift
+		;;
+	-o)
+		need_arg "$@"
+		out="$2"
+		shift
+		;;
+	-r)
+		need_arg "$@"
+		repo_root="$2"
+		shift
+		;;
+	-b | --build-arg)
+		need_arg "$@"
+		case "$2" in
+		*=*) ;;
+		*) die "build arg '$2' is not NAME=VALUE" ;;
+		esac
+		extra="$extra --build-arg $(quote "$2")"
+		shift
+		;;
+	--build-arg=*) extra="$extra --build-arg $(quote "${1#--build-arg=}")" ;;
+	--secret)
+		need_arg "$@"
+		extra="$extra --secret $(quote "$2")"
+		shift
+		;;
+	--secret=*) extra="$extra --secret $(quote "${1#--secret=}")" ;;
+	--)
+		shift
+		for a in "$@"; do
+			extra="$extra $(quote "$a")"
+		done
+		break
+		;;
+	*)
+		usage >&2
+		die "unknown argument: $1"
+		;;
+	esac
+	shift
+done
+
+[ -n "$lang" ] || die "missing -l LANG (see --help)"
+[ -n "$handler" ] || die "missing -h HANDLER_DIR (see --help)"
+[ -n "$tag" ] || die "missing -t IMAGE_TAG (see --help)"
+if [ -z "$repo_root" ]; then
+	repo_root="$(cd "$(dirname "$0")/.." && pwd)"
+fi
+
+template="$repo_root/template/$lang"
+[ -d "$template" ] || die "template '$lang' not found at $template"
+[ -f "$template/Dockerfile" ] || die "template '$lang' has no Dockerfile"
+[ -d "$handler" ] || die "handler dir '$handler' not found"
+command -v buildah >/dev/null 2>&1 || die "buildah not found (run scripts/install-tools.sh)"
+
+if [ -z "$out" ]; then
+	out="$(mktemp -d "${TMPDIR:-/tmp}/build-function.XXXXXX")"
+else
+	[ ! -e "$out" ] || die "build dir '$out' already exists"
+	mkdir -p "$out"
+fi
+
+# "dir/." copies the contents, dotfiles included, with GNU and busybox cp.
+cp -R "$template/." "$out/" || die "copying template into $out failed"
+mkdir -p "$out/function"
+cp -R "$handler/." "$out/function/" || die "copying handler into $out/function failed"
+
+echo "build-function: building $tag from $out" >&2
+eval "set -- $extra"
+buildah bud --isolation chroot --layers --pull=never -t "$tag" "$@" "$out" >&2 ||
+	die "buildah bud failed for $tag (build dir: $out)"
+echo "$out"

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Installs the Debian packages the e2e harness needs to build and run
+# function images without a Docker daemon. Packages already present are
+# left alone, so a second run is fast and needs no network. iptables is
+# needed by netavark for -p port mappings.
+set -eu
+
+PACKAGES="buildah podman runc busybox-static ca-certificates iptables"
+
+usage() {
+	cat <<EOF
+Usage: $(basename "$0") [-h]
+
+Installs the apt packages used by the e2e tests when they are missing:
+  $PACKAGES
+
+Runs 'apt-get update' only when something must be installed.
+Needs root (or sudo). Exits non-zero with a message when an install fails.
+EOF
+}
+
+die() {
+	echo "install-tools: $*" >&2
+	exit 1
+}
+
+case "${1-}" in
+-h | --help)
+	usage
+	exit 0
+	;;
+"") ;;
+*)
+	usage >&2
+	exit 2
+	;;
+esac
+
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script supports Debian-based systems only"
+
+missing=""
+for pkg in $PACKAGES; do
+	installed "$pkg" || missing="$missing $pkg"
+done
+
+if [ -z "$missing" ]; then
+	echo "install-tools: all present: $PACKAGES"
+	exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || die "need root or sudo to install:$missing"
+	SUDO="sudo"
+fi
+
+echo "install-tools: installing:$missing"
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+$SUDO apt-get update -q || die "apt-get update failed"
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing ||
+	die "apt-get install failed for:$missing"
+
+for pkg in $missing; do
+	installed "$pkg" || die "package $pkg still not installed after apt-get install"
+done
+for cmd in buildah podman runc busybox; do
+	command -v "$cmd" >/dev/null 2>&1 || die "command '$cmd' not found on PATH after install"
+done
+echo "install-tools: done"
