@@ -1,0 +1,65 @@
+#!/bin/sh
+# Runs every test of the repository: what .ci/run calls and the README names.
+set -eu
+
+usage() {
+	cat <<USAGE
+usage: scripts/test.sh [--unit]
+
+Runs, in order, and stops at the first failure:
+  1. lint: shellcheck, actionlint, gofmt, go vet   (scripts/lint.sh)
+  2. template copies in sync with watchdog/ and common/ (scripts/sync-templates.sh --check)
+  3. unit tests with the race detector: watchdog/, tests/ (store, harness)
+  4. each template as faas-cli lays it out: go vet, its function's tests, a static build
+  5. end to end (skipped with --unit): installs buildah, podman, runc and
+     busybox-static with apt when missing (needs root), builds each template's
+     Dockerfile unchanged with buildah, runs the images with podman, probes them
+  --unit   stop after step 4 (no root, no containers)
+USAGE
+}
+
+unit_only=false
+case "${1:-}" in
+"") ;;
+--unit) unit_only=true ;;
+-h | --help)
+	usage
+	exit 0
+	;;
+*)
+	echo "test.sh: unknown argument '$1' (accepted: --unit, -h)" >&2
+	exit 2
+	;;
+esac
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+step() { printf '\n=== %s\n' "$*"; }
+
+step "lint"
+sh scripts/lint.sh
+
+step "template copies in sync"
+sh scripts/sync-templates.sh --check
+
+step "unit tests (race detector)"
+(cd watchdog && go test -race -count=1 ./...)
+(cd tests && go test -race -count=1 ./...)
+
+step "templates as faas-cli lays them out"
+for dir in template/*/; do
+	lang=$(basename "$dir")
+	ctx=$(mktemp -d)
+	cp -R "$dir." "$ctx/"
+	echo "--- $lang"
+	(cd "$ctx" && go vet ./... && cd function && go test -count=1 ./...)
+	(cd "$ctx" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o handler .)
+	rm -rf "$ctx"
+done
+
+if $unit_only; then
+	exit 0
+fi
+
+step "end to end (buildah + podman)"
+(cd tests && E2E=1 go test -count=1 -timeout 60m -v ./e2e/)
