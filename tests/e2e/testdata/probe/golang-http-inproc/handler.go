@@ -1,0 +1,29 @@
+// Package function is the e2e probe handler: "/" echoes the body,
+// "/sleep?ms=N" sleeps ignoring its context, "/panic" panics and "/error"
+// returns an error.
+package function
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	handler "github.com/inproc-go/templates/watchdog/go-http"
+)
+
+func Handle(req handler.Request) (handler.Response, error) {
+	switch req.Path {
+	case "/sleep":
+		q, _ := url.ParseQuery(req.QueryString)
+		ms, _ := strconv.Atoi(q.Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return handler.Response{Body: []byte("slept")}, nil
+	case "/panic":
+		panic("e2e probe panic")
+	case "/error":
+		return handler.Response{}, errors.New("e2e probe error")
+	}
+	return handler.Response{Body: req.Body, StatusCode: http.StatusOK}, nil
+}
