@@ -1,0 +1,200 @@
+#!/bin/sh
+# The main job, end to end: scaffold a function from each template (as
+# "faas-cli new" does), build it, run it, invoke it, then stop it with
+# SIGTERM and show the drain. Builds the real image when buildah and podman
+# (or Docker) are there, else the same static binary natively with Go.
+set -eu
+
+usage() {
+	cat <<USAGE
+usage: scripts/demo.sh [--native | --containers] [--port PORT] [--keep DIR]
+
+For each template under template/: scaffold a function "demo-<lang>" in a
+work folder, build it, run it on 127.0.0.1:PORT (default 8080; metrics on
+8081), invoke it, print health, readiness and metrics, then SIGTERM it.
+
+  --native      build and run the static binary with Go (no containers)
+  --containers  build the image from the template's Dockerfile with buildah
+                (or docker) and run it with podman (or docker); as root on
+                Debian, installs buildah/podman/runc with apt when missing
+  --port PORT   host port for the function (default 8080)
+  --keep DIR    scaffold into DIR and keep it (default: a temp dir, removed)
+Without --native or --containers: containers when buildah+podman or docker
+are available (or installable as root), else native.
+USAGE
+}
+
+die() {
+	echo "demo: $*" >&2
+	exit 2
+}
+
+mode=auto
+port=8080
+keep=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--native) mode=native ;;
+	--containers) mode=containers ;;
+	--port)
+		[ $# -ge 2 ] || die "--port needs a value"
+		port=$2
+		shift
+		;;
+	--keep)
+		[ $# -ge 2 ] || die "--keep needs a folder"
+		keep=$2
+		shift
+		;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*) die "unknown argument '$1' (see --help)" ;;
+	esac
+	shift
+done
+case "$port" in
+'' | *[!0-9]*) die "--port '$port': want a number from 1 to 65535" ;;
+esac
+if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then die "--port '$port': want a number from 1 to 65535"; fi
+[ "$port" -ne 8081 ] || die "--port 8081 is the metrics port; pick another"
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+command -v go >/dev/null 2>&1 || die "Go is needed (https://go.dev/dl/); none on PATH"
+command -v curl >/dev/null 2>&1 || die "curl is needed to invoke the function"
+
+engine=""
+pick_engine() {
+	if command -v buildah >/dev/null 2>&1 && command -v podman >/dev/null 2>&1; then
+		engine=podman
+	elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+		engine=docker
+	fi
+}
+pick_engine
+if [ "$mode" = auto ]; then
+	if [ -n "$engine" ]; then
+		mode=containers
+	elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		mode=containers
+	else
+		mode=native
+	fi
+fi
+if [ "$mode" = containers ] && [ -z "$engine" ]; then
+	sh "$root/scripts/install-tools.sh"
+	pick_engine
+	[ -n "$engine" ] || die "no container engine: install buildah and podman, or Docker, or use --native"
+fi
+
+if [ -n "$keep" ]; then
+	work=$keep
+	mkdir -p "$work"
+else
+	work=$(mktemp -d)
+fi
+pid=""
+name=""
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+	if [ -n "$name" ]; then "$engine" rm -f "$name" >/dev/null 2>&1 || true; fi
+	if [ -z "$keep" ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+url="http://127.0.0.1:$port"
+wait_healthy() {
+	i=0
+	until curl -fsS "$url/_/health" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || die "the function did not become healthy within 10s"
+		sleep 0.1
+	done
+}
+
+show() {
+	printf '\n$ %s\n' "$*"
+	"$@"
+	echo
+}
+
+for dir in "$root"/template/*/; do
+	lang=$(basename "$dir")
+	fn="demo-$lang"
+	printf '\n=== %s: faas-cli new --lang %s %s\n' "$lang" "$lang" "$fn"
+	rm -rf "${work:?}/$fn"
+	cp -R "$dir/function" "$work/$fn"
+
+	if [ "$mode" = containers ]; then
+		image="localhost/$fn:latest"
+		name="$fn-$$"
+		echo "--- build (the template's Dockerfile, unchanged) with $engine"
+		if [ "$engine" = podman ]; then
+			sh "$root/scripts/builder-image.sh" >"$work/build.log" 2>&1 ||
+				{ cat "$work/build.log" >&2; die "making the local builder image failed"; }
+			sh "$root/scripts/build-function.sh" -l "$lang" -h "$work/$fn" -t "$image" -o "$work/build-$fn" >"$work/build.log" 2>&1 ||
+				{ tail -n 40 "$work/build.log" >&2; die "building $fn failed"; }
+			podman --runtime runc run -d --name "$name" --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
+				-p "127.0.0.1:$port:8080" -p 127.0.0.1:8081:8081 --read-only --tmpfs /tmp "$image" >/dev/null
+		else
+			ctx="$work/build-$fn"
+			cp -R "$dir" "$ctx"
+			cp -R "$work/$fn/." "$ctx/function/"
+			docker build -q -t "$image" "$ctx" >"$work/build.log" 2>&1 ||
+				{ tail -n 40 "$work/build.log" >&2; die "building $fn failed"; }
+			docker run -d --name "$name" -p "127.0.0.1:$port:8080" -p 127.0.0.1:8081:8081 \
+				--read-only --tmpfs /tmp "$image" >/dev/null
+		fi
+		"$engine" image inspect "$image" --format 'image: {{.Size}} bytes' 2>/dev/null || true
+	else
+		echo "--- build natively: the same static binary the image holds"
+		ctx="$work/build-$fn"
+		rm -rf "$ctx"
+		cp -R "$dir" "$ctx"
+		cp -R "$work/$fn/." "$ctx/function/"
+		(cd "$ctx/function" && go test ./...)
+		(cd "$ctx" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o handler .)
+		ls -l "$ctx/handler"
+		port=$port "$ctx/handler" &
+		pid=$!
+	fi
+
+	wait_healthy
+	show curl -sS -i -d "Hello from the demo" "$url/"
+	show curl -sS "$url/_/health"
+	show curl -sS -o /dev/null -w 'ready: %{http_code}\n' "$url/_/ready"
+	printf '\n$ curl -sS 127.0.0.1:8081/metrics | grep ^http_requests\n'
+	curl -sS 127.0.0.1:8081/metrics | grep '^http_requests' || true
+
+	echo
+	echo "--- SIGTERM: health turns 503, calls drain, exit 0"
+	if [ "$mode" = containers ]; then
+		"$engine" kill --signal TERM "$name" >/dev/null
+		code=$("$engine" wait "$name")
+		"$engine" logs "$name" 2>&1 | tail -n 4
+		"$engine" rm -f "$name" >/dev/null
+		name=""
+	else
+		kill -TERM "$pid"
+		code=0
+		wait "$pid" || code=$?
+		pid=""
+	fi
+	echo "exit code: $code"
+	[ "$code" = 0 ] || die "$fn exited $code after SIGTERM"
+done
+
+cat <<NEXT
+
+=== What to try next
+- With faas-cli:  faas-cli template pull https://github.com/inproc-go/templates
+                  faas-cli new --lang golang-middleware-inproc my-fn
+                  faas-cli up -f my-fn.yml
+- Run your handler locally with the same watchdog:
+                  scripts/local-run.sh -l golang-middleware-inproc -h ./my-fn
+- Try the limits: max_inflight=1, exec_timeout=2s, log_format=json (README:
+  Configuration), and log with watchdog.Logger(r.Context()) for call ids.
+- Run every test:  scripts/test.sh
+NEXT
