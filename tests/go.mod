@@ -1,3 +1,5 @@
 module github.com/inproc-go/templates/tests
 
-go 1.25
+go 1.25.0
+
+require golang.org/x/mod v0.40.0
