@@ -3,6 +3,7 @@ package watchdog
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ func ConfigFromEnv(env []string) (Config, error) {
 	// exec_timeout alone does what the user means.
 	io := cfg.WriteTimeout
 	if cfg.ExecTimeout > 0 {
-		io = cfg.ExecTimeout + timeoutHeadroom
+		io = addDurations(cfg.ExecTimeout, timeoutHeadroom)
 	}
 	cfg.ReadTimeout = p.duration("read_timeout", io, true)
 	cfg.WriteTimeout = p.duration("write_timeout", io, false)
@@ -96,9 +97,15 @@ func ConfigFromEnv(env []string) (Config, error) {
 // Warnings are valid settings that are probably not what the user wants.
 func (c Config) Warnings() []string {
 	var w []string
-	if c.ExecTimeout > 0 && c.HealthcheckInterval+c.ExecTimeout > kubernetesGracePeriod {
-		w = append(w, fmt.Sprintf("healthcheck_interval (%s) + exec_timeout (%s) exceeds the %s grace period Kubernetes gives by default: calls that start late in a scale-down may be cut off",
-			c.HealthcheckInterval, c.ExecTimeout, kubernetesGracePeriod))
+	// A call arriving late in the drain runs for exec_timeout, or for up to
+	// write_timeout when there is no shorter exec deadline.
+	call, callName := c.ExecTimeout, "exec_timeout"
+	if call <= 0 || call > c.WriteTimeout {
+		call, callName = c.WriteTimeout, "write_timeout"
+	}
+	if addDurations(c.HealthcheckInterval, call) > kubernetesGracePeriod {
+		w = append(w, fmt.Sprintf("healthcheck_interval (%s) + %s (%s) exceeds the %s grace period Kubernetes gives by default: calls that start late in a scale-down may be cut off",
+			c.HealthcheckInterval, callName, call, kubernetesGracePeriod))
 	}
 	if c.ExecTimeout == 0 || c.ExecTimeout > c.WriteTimeout {
 		w = append(w, fmt.Sprintf("exec_timeout (%s) is not below write_timeout (%s): a slow call's connection may be closed before its 504 is written",
@@ -144,10 +151,20 @@ func (p *envParser) duration(name string, def time.Duration, zeroOK bool) time.D
 	return def
 }
 
+// addDurations is a + b for non-negative a and b, saturating rather than
+// wrapping around to a negative duration.
+func addDurations(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
 func parseDuration(v string) (time.Duration, error) {
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n > int64(time.Duration(1<<63-1)/time.Second) {
-			return 0, errors.New("too large")
+		// Either way: -9999999999 seconds would wrap around to a positive value.
+		if max := int64(math.MaxInt64 / time.Second); n > max || n < -max {
+			return 0, errors.New("out of range")
 		}
 		return time.Duration(n) * time.Second, nil
 	}

@@ -1,0 +1,322 @@
+package watchdog
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfig(t *testing.T) {
+	cfg, err := ConfigFromEnv(nil)
+	if err != nil {
+		t.Fatalf("ConfigFromEnv(nil): %v", err)
+	}
+	want := Config{
+		Port:                8080,
+		MetricsPort:         8081,
+		ExecTimeout:         10 * time.Second,
+		ReadTimeout:         10100 * time.Millisecond,
+		WriteTimeout:        10100 * time.Millisecond,
+		HealthcheckInterval: 10100 * time.Millisecond,
+		LogFormat:           "text",
+		LockFile:            "/tmp/.lock",
+	}
+	if cfg != want {
+		t.Errorf("ConfigFromEnv(nil) =\n%+v\nwant\n%+v", cfg, want)
+	}
+	if cfg != DefaultConfig() {
+		t.Errorf("ConfigFromEnv(nil) differs from DefaultConfig():\n%+v\n%+v", cfg, DefaultConfig())
+	}
+	if w := cfg.Warnings(); len(w) != 0 {
+		t.Errorf("default config warns: %q", w)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	const (
+		ms = time.Millisecond
+		s  = time.Second
+	)
+	tests := []struct {
+		name string
+		env  []string
+		// edit turns DefaultConfig() into the expected Config.
+		edit func(*Config)
+	}{
+		{"unrelated vars ignored", []string{"PATH=/bin", "HOME=/root", "no_equals_sign", "fprocess=cat"}, func(*Config) {}},
+		{"empty values mean unset", []string{"exec_timeout=", "write_timeout=  ", "port=", "max_inflight="}, func(*Config) {}},
+
+		// integer seconds vs Go durations, read/write following exec_timeout
+		{"exec seconds", []string{"exec_timeout=30"}, func(c *Config) {
+			c.ExecTimeout, c.ReadTimeout, c.WriteTimeout, c.HealthcheckInterval = 30*s, 30100*ms, 30100*ms, 30100*ms
+		}},
+		{"exec duration", []string{"exec_timeout=1m30s"}, func(c *Config) {
+			c.ExecTimeout, c.ReadTimeout, c.WriteTimeout, c.HealthcheckInterval = 90*s, 90100*ms, 90100*ms, 90100*ms
+		}},
+		{"exec sub-second", []string{"exec_timeout=500ms"}, func(c *Config) {
+			c.ExecTimeout, c.ReadTimeout, c.WriteTimeout, c.HealthcheckInterval = 500*ms, 600*ms, 600*ms, 600*ms
+		}},
+		{"exec surrounded by spaces", []string{"exec_timeout= 5 "}, func(c *Config) {
+			c.ExecTimeout, c.ReadTimeout, c.WriteTimeout, c.HealthcheckInterval = 5*s, 5100*ms, 5100*ms, 5100*ms
+		}},
+		{"exec 0 means no deadline", []string{"exec_timeout=0"}, func(c *Config) {
+			c.ExecTimeout = 0 // read and write keep their defaults
+		}},
+		{"exec 0s", []string{"exec_timeout=0s"}, func(c *Config) { c.ExecTimeout = 0 }},
+		{"read and write set explicitly", []string{"exec_timeout=5", "read_timeout=3", "write_timeout=7s"}, func(c *Config) {
+			c.ExecTimeout, c.ReadTimeout, c.WriteTimeout, c.HealthcheckInterval = 5*s, 3*s, 7*s, 7*s
+		}},
+		{"write alone moves healthcheck_interval", []string{"write_timeout=15"}, func(c *Config) {
+			c.WriteTimeout, c.HealthcheckInterval = 15*s, 15*s
+		}},
+		{"read 0 means none", []string{"read_timeout=0"}, func(c *Config) { c.ReadTimeout = 0 }},
+		{"healthcheck_interval", []string{"healthcheck_interval=2s"}, func(c *Config) { c.HealthcheckInterval = 2 * s }},
+		{"healthcheck_interval seconds", []string{"healthcheck_interval=4"}, func(c *Config) { c.HealthcheckInterval = 4 * s }},
+		{"huge exec_timeout saturates instead of overflowing", []string{"exec_timeout=2562047h47m16.8s"}, func(c *Config) {
+			c.ExecTimeout = 2562047*time.Hour + 47*time.Minute + 16800*ms
+			c.ReadTimeout, c.WriteTimeout, c.HealthcheckInterval = math.MaxInt64, math.MaxInt64, math.MaxInt64
+		}},
+
+		{"max_inflight", []string{"max_inflight=5"}, func(c *Config) { c.MaxInflight = 5 }},
+		{"max_inflight 0", []string{"max_inflight=0"}, func(*Config) {}},
+		{"max_inflight max", []string{"max_inflight=2147483647"}, func(c *Config) { c.MaxInflight = 1<<31 - 1 }},
+		{"max_body_bytes", []string{"max_body_bytes=1048576"}, func(c *Config) { c.MaxBodyBytes = 1 << 20 }},
+		{"port", []string{"port=3000"}, func(c *Config) { c.Port = 3000 }},
+		{"port 1", []string{"port=1"}, func(c *Config) { c.Port = 1 }},
+		{"port 65535", []string{"port=65535"}, func(c *Config) { c.Port = 65535 }},
+		{"suppress_lock true", []string{"suppress_lock=true"}, func(c *Config) { c.SuppressLock = true }},
+		{"suppress_lock 1", []string{"suppress_lock=1"}, func(c *Config) { c.SuppressLock = true }},
+		{"suppress_lock TRUE", []string{"suppress_lock=TRUE"}, func(c *Config) { c.SuppressLock = true }},
+		{"suppress_lock false", []string{"suppress_lock=false"}, func(*Config) {}},
+		{"ready_path", []string{"ready_path=/ready"}, func(c *Config) { c.ReadyPath = "/ready" }},
+		{"ready_path nested", []string{"ready_path=/health/ready"}, func(c *Config) { c.ReadyPath = "/health/ready" }},
+		{"log_format json", []string{"log_format=json"}, func(c *Config) { c.LogFormat = "json" }},
+		{"log_format JSON", []string{"log_format=JSON"}, func(c *Config) { c.LogFormat = "json" }},
+		{"log_format text", []string{"log_format=text"}, func(*Config) {}},
+		{"jwt_auth false accepted", []string{"jwt_auth=false"}, func(*Config) {}},
+		{"log_callid", []string{"log_callid=true"}, func(c *Config) { c.LogCallID = true }},
+		{"log_call_id", []string{"log_call_id=1"}, func(c *Config) { c.LogCallID = true }},
+		{"log_callid wins over log_call_id", []string{"log_call_id=true", "log_callid=false"}, func(*Config) {}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ConfigFromEnv(tt.env)
+			if err != nil {
+				t.Fatalf("ConfigFromEnv(%q): %v", tt.env, err)
+			}
+			want := DefaultConfig()
+			tt.edit(&want)
+			if got != want {
+				t.Errorf("ConfigFromEnv(%q) =\n%+v\nwant\n%+v", tt.env, got, want)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnvErrors(t *testing.T) {
+	const durations = "want seconds (e.g. 10) or a Go duration (e.g. 10s)"
+	tests := []struct {
+		env  string
+		want string // the whole error
+	}{
+		{"write_timeout=banana", `write_timeout="banana": ` + durations},
+		{"exec_timeout=banana", `exec_timeout="banana": ` + durations},
+		{"read_timeout=10x", `read_timeout="10x": ` + durations},
+		{"exec_timeout=1.5", `exec_timeout="1.5": ` + durations}, // seconds must be whole
+		{"write_timeout=0", `write_timeout="0": ` + durations + ", greater than 0"},
+		{"write_timeout=0s", `write_timeout="0s": ` + durations + ", greater than 0"},
+		{"healthcheck_interval=0", `healthcheck_interval="0": ` + durations + ", greater than 0"},
+		{"exec_timeout=-1", `exec_timeout="-1": ` + durations + ", not negative"},
+		{"read_timeout=-2s", `read_timeout="-2s": ` + durations + ", not negative"},
+		{"write_timeout=-5", `write_timeout="-5": ` + durations + ", not negative"},
+		{"healthcheck_interval=-1m", `healthcheck_interval="-1m": ` + durations + ", not negative"},
+		// integer seconds that overflow a time.Duration, either way
+		{"exec_timeout=9999999999", `exec_timeout="9999999999": ` + durations},
+		{"exec_timeout=-9999999999", `exec_timeout="-9999999999": ` + durations},
+		{"write_timeout=99999999999999999999", `write_timeout="99999999999999999999": ` + durations},
+		{"max_inflight=-1", `max_inflight="-1": want a whole number from 0 to 2147483647 (0 = no limit)`},
+		{"max_inflight=lots", `max_inflight="lots": want a whole number from 0 to 2147483647 (0 = no limit)`},
+		{"max_inflight=2147483648", `max_inflight="2147483648": want a whole number from 0 to 2147483647 (0 = no limit)`},
+		{"max_body_bytes=-1", `max_body_bytes="-1": want a whole number from 0 to 4611686018427387904 (bytes, 0 = no limit)`},
+		{"max_body_bytes=1MB", `max_body_bytes="1MB": want a whole number from 0 to 4611686018427387904 (bytes, 0 = no limit)`},
+		{"port=0", `port="0": want a TCP port from 1 to 65535`},
+		{"port=65536", `port="65536": want a TCP port from 1 to 65535`},
+		{"port=-80", `port="-80": want a TCP port from 1 to 65535`},
+		{"port=http", `port="http": want a TCP port from 1 to 65535`},
+		{"suppress_lock=yes", `suppress_lock="yes": want true or false (also 1 or 0)`},
+		{"log_callid=on", `log_callid="on": want true or false (also 1 or 0)`},
+		{"log_call_id=2", `log_call_id="2": want true or false (also 1 or 0)`},
+		{"ready_path=ready", `ready_path="ready": want an absolute URL path such as /ready, without query or spaces`},
+		{"ready_path=/ready?deep=1", `ready_path="/ready?deep=1": want an absolute URL path such as /ready, without query or spaces`},
+		{"ready_path=/a b", `ready_path="/a b": want an absolute URL path such as /ready, without query or spaces`},
+		{"log_format=xml", `log_format="xml": want one of text, json`},
+		{"jwt_auth=true", `jwt_auth="true": JWT authentication is not supported by this version of the in-process watchdog; unset it or use of-watchdog`},
+		{"jwt_auth=1", `jwt_auth="1": JWT authentication is not supported by this version of the in-process watchdog; unset it or use of-watchdog`},
+		{"jwt_auth=maybe", `jwt_auth="maybe": want true or false (also 1 or 0)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			_, err := ConfigFromEnv([]string{tt.env})
+			if err == nil {
+				t.Fatalf("ConfigFromEnv(%q): no error, want %q", tt.env, tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("ConfigFromEnv(%q) error:\n got %s\nwant %s", tt.env, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnvReportsEveryBadVariable(t *testing.T) {
+	env := []string{
+		"exec_timeout=5", // fine
+		"write_timeout=banana",
+		"port=0",
+		"max_inflight=-3",
+		"log_format=yaml",
+		"jwt_auth=true",
+		"healthcheck_interval=0",
+	}
+	_, err := ConfigFromEnv(env)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	wantPrefixes := []string{
+		`port="0": `,
+		`write_timeout="banana": `,
+		`healthcheck_interval="0": `,
+		`max_inflight="-3": `,
+		`log_format="yaml": `,
+		`jwt_auth="true": `,
+	}
+	if len(lines) != len(wantPrefixes) {
+		t.Fatalf("got %d error lines, want %d:\n%s", len(lines), len(wantPrefixes), err)
+	}
+	for _, prefix := range wantPrefixes {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, prefix)
+		}
+		if !found {
+			t.Errorf("no error line starting %q in:\n%s", prefix, err)
+		}
+	}
+}
+
+func TestConfigWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want []string // substrings, one per expected warning; nil for none
+	}{
+		{"defaults", nil, nil},
+		{"long exec below grace", []string{"exec_timeout=14"}, nil},
+		{"exec plus interval over grace", []string{"exec_timeout=20"}, []string{"healthcheck_interval (20.1s) + exec_timeout (20s) exceeds the 30s grace period"}},
+		{"long healthcheck_interval", []string{"healthcheck_interval=25"}, []string{"exceeds the 30s grace period"}},
+		// with no exec deadline a late call may run for write_timeout
+		{"no exec deadline, long interval", []string{"exec_timeout=0", "healthcheck_interval=25"}, []string{"exceeds the 30s grace period", "exec_timeout (0s) is not below write_timeout (10.1s)"}},
+		{"no exec deadline", []string{"exec_timeout=0"}, []string{"exec_timeout (0s) is not below write_timeout (10.1s)"}},
+		{"exec above write", []string{"exec_timeout=8", "write_timeout=5"}, []string{"exec_timeout (8s) is not below write_timeout (5s)"}},
+		{"huge values don't overflow into silence", []string{"exec_timeout=2562047h", "healthcheck_interval=2562047h"}, []string{"exceeds the 30s grace period"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ConfigFromEnv(tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.Warnings()
+			if len(got) != len(tt.want) {
+				t.Fatalf("Warnings() = %q, want %d matching %q", got, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// envNames are the variables ConfigFromEnv reads; every error line names one.
+var envNames = []string{
+	"port", "exec_timeout", "read_timeout", "write_timeout", "healthcheck_interval",
+	"max_inflight", "max_body_bytes", "suppress_lock", "log_call_id", "log_callid",
+	"ready_path", "log_format", "jwt_auth",
+}
+
+// FuzzConfigFromEnv feeds newline-separated environments. The seed corpus is
+// in testdata/fuzz/FuzzConfigFromEnv.
+func FuzzConfigFromEnv(f *testing.F) {
+	f.Add("exec_timeout=5\nwrite_timeout=6s")
+	f.Add("port=8080\nmax_inflight=10\nmax_body_bytes=1024\nready_path=/ready\nlog_format=json")
+	f.Fuzz(func(t *testing.T, blob string) {
+		env := strings.Split(blob, "\n")
+		cfg, err := ConfigFromEnv(env)
+		_ = cfg.Warnings() // must not panic either
+		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				name, _, ok := strings.Cut(line, "=")
+				if !ok || !contains(envNames, name) {
+					t.Fatalf("error line %q does not start with a variable name", line)
+				}
+			}
+			return
+		}
+		switch {
+		case cfg.WriteTimeout <= 0:
+			t.Fatalf("WriteTimeout %v <= 0 for %q", cfg.WriteTimeout, env)
+		case cfg.HealthcheckInterval <= 0:
+			t.Fatalf("HealthcheckInterval %v <= 0 for %q", cfg.HealthcheckInterval, env)
+		case cfg.ReadTimeout < 0 || cfg.ExecTimeout < 0:
+			t.Fatalf("negative timeout in %+v for %q", cfg, env)
+		case cfg.Port < 1 || cfg.Port > 65535:
+			t.Fatalf("port %d for %q", cfg.Port, env)
+		case cfg.MaxInflight < 0 || cfg.MaxBodyBytes < 0:
+			t.Fatalf("negative limit in %+v for %q", cfg, env)
+		case cfg.LogFormat != "text" && cfg.LogFormat != "json":
+			t.Fatalf("log format %q for %q", cfg.LogFormat, env)
+		case cfg.ReadyPath != "" && !strings.HasPrefix(cfg.ReadyPath, "/"):
+			t.Fatalf("ready path %q for %q", cfg.ReadyPath, env)
+		}
+	})
+}
+
+// FuzzParseDuration checks the seconds-or-Go-duration rule: whole numbers are
+// seconds and never wrap around, anything else is what time.ParseDuration says.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"10", "0", "-1", "1.5s", "100ms", "9223372036", "-9223372036", "9999999999", "-9999999999", "1h2m3s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDuration(s)
+		if n, perr := strconv.ParseInt(s, 10, 64); perr == nil {
+			if err != nil {
+				if n >= -9223372036 && n <= 9223372036 {
+					t.Fatalf("parseDuration(%q): %v, want %d seconds", s, err, n)
+				}
+				return
+			}
+			if d != time.Duration(n)*time.Second || int64(d/time.Second) != n {
+				t.Fatalf("parseDuration(%q) = %v, want %d seconds", s, d, n)
+			}
+			return
+		}
+		want, werr := time.ParseDuration(s)
+		if (err == nil) != (werr == nil) || d != want {
+			t.Fatalf("parseDuration(%q) = %v, %v; time.ParseDuration = %v, %v", s, d, err, want, werr)
+		}
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
