@@ -75,7 +75,7 @@ func TestRunBadArguments(t *testing.T) {
 
 func TestRunBadConfiguration(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	env := WithEnv([]string{"write_timeout=banana", "max_inflight=-1", "jwt_auth=true"})
+	env := WithEnv([]string{"write_timeout=banana", "max_inflight=-1", "port=http"})
 	code := run([]string{"/handler"}, &stdout, &stderr, okHandler, []Option{env})
 	if code != 2 {
 		t.Errorf("bad configuration = %d, want 2", code)
@@ -84,7 +84,7 @@ func TestRunBadConfiguration(t *testing.T) {
 		"watchdog: bad configuration:\n",
 		`write_timeout="banana": want seconds (e.g. 10) or a Go duration (e.g. 10s)`,
 		`max_inflight="-1": `,
-		`jwt_auth="true": `,
+		`port="http": `,
 	} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
