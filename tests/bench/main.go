@@ -1,0 +1,489 @@
+// Command bench measures the in-process templates against bare net/http and
+// against a two-process, of-watchdog-like baseline, on images built from the
+// templates' own Dockerfiles with the same echo handler. It writes a markdown
+// report and an SVG chart of every figure as a ratio to bare net/http.
+//
+// Run it through scripts/bench.sh, which installs what is missing and builds
+// the local Go builder image first; see docs/benchmark.md for the method.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options are the command line.
+type Options struct {
+	Rounds       int
+	Duration     time.Duration // per measured point
+	Warmup       time.Duration // before each measured point
+	Conns        []int
+	Starts       int           // start-to-healthy samples per variant and round
+	Settle       time.Duration // quiet time before a memory reading
+	Smoke        bool
+	Out          string
+	Repo         string
+	GoImage      string
+	ServerCPU    string
+	ClientCPU    string
+	KeepBinaries string
+	Command      string // the command line shown in the report
+}
+
+const usageText = `Usage: bench [flags]
+
+Builds four images (bare net/http, golang-middleware-inproc,
+golang-http-inproc, a two-process reverse-proxy baseline), all echoing the
+request body, and measures binary and image size, memory idle and after
+load, time from "podman run" to the first /_/health 200, and wrk throughput
+and p50/p99 latency at each connection count. Rounds interleave the variants
+(order rotated each round); every figure is also given as a ratio to bare
+net/http in the same round, and the report shows medians.
+
+Writes benchmark.md and benchmark.svg to -out (default: the repository's
+docs/; with -smoke: a new temp dir). Needs root, podman, buildah, wrk,
+taskset and the local builder image (scripts/bench.sh sees to all that).
+
+Flags:
+`
+
+func parseFlags(args []string, output io.Writer) (Options, error) {
+	o := Options{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
+	conns := "1,16,64"
+	fs.IntVar(&o.Rounds, "rounds", 5, "rounds; every variant is measured once per round")
+	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "wrk duration of each measured point (whole seconds)")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "wrk warm-up before each measured point (whole seconds, 0 = none)")
+	fs.StringVar(&conns, "conns", conns, "comma-separated concurrent keep-alive connection counts")
+	fs.IntVar(&o.Starts, "starts", 3, "start-to-healthy samples per variant and round (median taken)")
+	fs.DurationVar(&o.Settle, "settle", 2*time.Second, "quiet time before each memory reading")
+	fs.BoolVar(&o.Smoke, "smoke", false, "quick check: 1 round, 1s points, 1 and 16 connections, output to a temp dir;\nfails unless every figure was produced")
+	fs.StringVar(&o.Out, "out", "", "output directory (default: REPO/docs, or a temp dir with -smoke)")
+	fs.StringVar(&o.Repo, "repo", "", "repository root (default: found above the working directory)")
+	fs.StringVar(&o.GoImage, "go-image", "golang:1.26", "GO_IMAGE build arg: the builder image")
+	fs.StringVar(&o.ServerCPU, "server-cpu", "0", "CPU the containers are pinned to (podman --cpuset-cpus)")
+	fs.StringVar(&o.ClientCPU, "client-cpu", "1", "CPU wrk is pinned to (taskset -c)")
+	fs.StringVar(&o.KeepBinaries, "keep-binaries", "", "copy every variant's binaries into this directory")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.Smoke {
+		if !set["rounds"] {
+			o.Rounds = 1
+		}
+		if !set["duration"] {
+			o.Duration = time.Second
+		}
+		if !set["warmup"] {
+			o.Warmup = time.Second
+		}
+		if !set["conns"] {
+			conns = "1,16"
+		}
+		if !set["starts"] {
+			o.Starts = 1
+		}
+		if !set["settle"] {
+			o.Settle = 500 * time.Millisecond
+		}
+	}
+	var err error
+	if o.Conns, err = parseConns(conns); err != nil {
+		return o, err
+	}
+	switch {
+	case o.Rounds < 1:
+		return o, fmt.Errorf("-rounds %d: want 1 or more", o.Rounds)
+	case o.Duration < time.Second || o.Duration%time.Second != 0:
+		return o, fmt.Errorf("-duration %s: want whole seconds, at least 1s (wrk's unit)", o.Duration)
+	case o.Warmup < 0 || o.Warmup%time.Second != 0:
+		return o, fmt.Errorf("-warmup %s: want whole seconds, or 0", o.Warmup)
+	case o.Starts < 1:
+		return o, fmt.Errorf("-starts %d: want 1 or more", o.Starts)
+	case o.Settle < 0:
+		return o, fmt.Errorf("-settle %s: want 0 or more", o.Settle)
+	case o.ServerCPU == o.ClientCPU:
+		return o, fmt.Errorf("-server-cpu and -client-cpu are both %s: the server and wrk must not share a core", o.ServerCPU)
+	}
+	o.Command = os.Getenv("BENCH_COMMAND")
+	if o.Command == "" {
+		o.Command = "go run ./bench " + strings.Join(args, " ")
+	}
+	return o, nil
+}
+
+func parseConns(s string) ([]int, error) {
+	var out []int
+	seen := map[int]bool{}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 10000 {
+			return nil, fmt.Errorf("-conns %q: want comma-separated counts from 1 to 10000", s)
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cs := &containers{}
+	err = run(ctx, o, cs)
+	cs.removeAll()
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "bench: interrupted; containers removed")
+			os.Exit(130)
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// Round holds one round's figures: variant key -> metric key -> value.
+type Round struct {
+	Order   []string
+	Figures map[string]map[string]float64
+}
+
+// Result is a whole run.
+type Result struct {
+	Options  Options
+	Variants []*Variant
+	Rounds   []Round
+	Machine  Machine
+	Started  time.Time
+	Took     time.Duration
+	Build    time.Duration
+	Warnings []string
+}
+
+func run(ctx context.Context, o Options, cs *containers) error {
+	started := time.Now()
+	if err := preflight(ctx, &o); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "inproc-bench.")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if o.Out == "" {
+		if o.Smoke {
+			if o.Out, err = os.MkdirTemp("", "inproc-bench-smoke."); err != nil {
+				return err
+			}
+		} else {
+			o.Out = filepath.Join(o.Repo, "docs")
+		}
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return err
+	}
+	if o.KeepBinaries != "" {
+		if err := os.MkdirAll(o.KeepBinaries, 0o755); err != nil {
+			return err
+		}
+	}
+
+	res := &Result{Options: o, Variants: variants(), Started: started, Machine: describeMachine(ctx, o.Repo)}
+	if left, _ := podman(ctx, "ps", "-a", "--filter", "label="+BenchLabel, "--format", "{{.Names}}"); left != "" {
+		w := "containers left by an earlier run are present (podman rm -f them): " + strings.ReplaceAll(left, "\n", " ")
+		logf("warning: %s", w)
+		res.Warnings = append(res.Warnings, w)
+	}
+
+	logf("building %d images (layer cache on)", len(res.Variants))
+	if res.Build, err = buildImages(ctx, o.Repo, o.GoImage, work, res.Variants, logf); err != nil {
+		return err
+	}
+	sizes := map[string]Sizes{}
+	for _, v := range res.Variants {
+		s, err := imageSizes(ctx, v, o.KeepBinaries)
+		if err != nil {
+			return err
+		}
+		sizes[v.Key] = s
+		logf("%s: binary %d B, image %d B", v.Key, s.Binary, s.Image)
+	}
+
+	body := requestBody()
+	script := filepath.Join(work, "post.lua")
+	if err := os.WriteFile(script, []byte(wrkScript(body)), 0o644); err != nil {
+		return err
+	}
+
+	perPoint := o.Duration + o.Warmup
+	estimate := time.Duration(o.Rounds*len(res.Variants)) *
+		(time.Duration(len(o.Conns))*perPoint + 2*o.Settle + time.Duration(o.Starts)*2*time.Second)
+	logf("%d rounds x %d variants, %d points each (%s warm-up + %s); about %s",
+		o.Rounds, len(res.Variants), len(o.Conns), o.Warmup, o.Duration, estimate.Round(time.Second))
+
+	for r := 0; r < o.Rounds; r++ {
+		round := Round{Figures: map[string]map[string]float64{}}
+		for i := range res.Variants {
+			v := res.Variants[(i+r)%len(res.Variants)]
+			round.Order = append(round.Order, v.Key)
+			figs, err := measureVariant(ctx, o, cs, v, r, script, body)
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", r+1, v.Key, err)
+			}
+			figs["binary"] = float64(sizes[v.Key].Binary)
+			figs["image"] = float64(sizes[v.Key].Image)
+			round.Figures[v.Key] = figs
+		}
+		res.Rounds = append(res.Rounds, round)
+		logf("round %d/%d done (%s so far)", r+1, o.Rounds, time.Since(started).Round(time.Second))
+	}
+	res.Took = time.Since(started)
+
+	rep := summarize(res)
+	md := renderMarkdown(res, rep)
+	svg := renderSVG(res, rep)
+	mdPath, svgPath := filepath.Join(o.Out, "benchmark.md"), filepath.Join(o.Out, "benchmark.svg")
+	if err := writeReport(mdPath, md); err != nil {
+		return err
+	}
+	if err := os.WriteFile(svgPath, []byte(svg), 0o644); err != nil {
+		return err
+	}
+	fmt.Println(renderSummaryTable(res, rep))
+	logf("wrote %s and %s in %s (build %s)", mdPath, svgPath, res.Took.Round(time.Second), res.Build.Round(time.Second))
+
+	if missing := missingFigures(res); len(missing) > 0 {
+		return fmt.Errorf("figures not produced: %s", strings.Join(missing, ", "))
+	}
+	if o.Smoke {
+		logf("smoke: every figure was produced for %d variants", len(res.Variants))
+	}
+	return nil
+}
+
+// preflight fills in the repository root and checks the tools.
+func preflight(ctx context.Context, o *Options) error {
+	if o.Repo == "" {
+		dir, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "scripts", "build-function.sh")); err == nil {
+				break
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				return errors.New("repository root not found above the working directory (use -repo)")
+			}
+			dir = parent
+		}
+		o.Repo = dir
+	}
+	for _, tool := range []string{"podman", "buildah", "wrk", "taskset"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found on PATH (scripts/bench.sh installs what is missing)", tool)
+		}
+	}
+	if runtime.NumCPU() < 2 {
+		return fmt.Errorf("need 2 CPUs to pin the server and wrk apart, have %d", runtime.NumCPU())
+	}
+	if _, err := podman(ctx, "image", "exists", o.GoImage); err != nil {
+		return fmt.Errorf("builder image %s not found: run scripts/builder-image.sh", o.GoImage)
+	}
+	return nil
+}
+
+// measureVariant is one variant's share of a round: start (Starts times),
+// idle memory, an echo check, wrk at each connection count, memory after load.
+func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, round int, script, body string) (map[string]float64, error) {
+	figs := map[string]float64{}
+	var starts []float64
+	var running *Running
+	for s := 0; s < o.Starts; s++ {
+		name := fmt.Sprintf("inproc-bench-%d-%s-r%d-s%d", os.Getpid(), v.Key, round+1, s+1)
+		r, took, err := startContainer(ctx, cs, v, name, o.ServerCPU, 60*time.Second)
+		if err != nil {
+			_ = cs.remove(name)
+			return nil, err
+		}
+		starts = append(starts, took.Seconds()*1000)
+		if s < o.Starts-1 {
+			if err := cs.remove(name); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		running = r
+	}
+	defer func() { _ = cs.remove(running.Name) }()
+	figs["start"] = median(starts)
+
+	pid, err := hostPID(ctx, running.Name)
+	if err != nil {
+		return nil, err
+	}
+	// conmon, podman's monitor, is the container's parent: it carries the
+	// container's stdout and stderr to the log file, outside the container.
+	conmon, err := parentOf(pid)
+	if err != nil {
+		return nil, err
+	}
+	if err := sleep(ctx, o.Settle); err != nil {
+		return nil, err
+	}
+	idle, err := readMemory(ctx, running.Name, pid)
+	if err != nil {
+		return nil, err
+	}
+	putMemory(figs, "idle", idle)
+	if err := checkEcho(running, body); err != nil {
+		return nil, err
+	}
+
+	for _, c := range o.Conns {
+		if o.Warmup > 0 {
+			if _, out, err := runWrk(ctx, o.ClientCPU, c, o.Warmup, script, running.URL); err != nil {
+				return nil, fmt.Errorf("warm-up at %d connections: %w\n%s", c, err, out)
+			}
+		}
+		tree, err := processTree("/proc", pid)
+		if err != nil {
+			return nil, err
+		}
+		cpu0, err := cpuTicks(tree)
+		if err != nil {
+			return nil, err
+		}
+		log0, err := cpuTicks([]int{conmon})
+		if err != nil {
+			return nil, err
+		}
+		psi0, psiOK := cpuPressure()
+		t0 := time.Now()
+		l, out, err := runWrk(ctx, o.ClientCPU, c, o.Duration, script, running.URL)
+		if err != nil {
+			return nil, fmt.Errorf("wrk at %d connections: %w\n%s", c, err, out)
+		}
+		wall := time.Since(t0)
+		psi1, _ := cpuPressure()
+		cpu1, err := cpuTicks(tree)
+		if err != nil {
+			return nil, err
+		}
+		log1, err := cpuTicks([]int{conmon})
+		if err != nil {
+			return nil, err
+		}
+		if l.Requests == 0 || l.Non2xx > 0 {
+			return nil, fmt.Errorf("wrk at %d connections: %d requests, %d not 2xx: the variant is broken\n%s", c, l.Requests, l.Non2xx, out)
+		}
+		if l.Errors > 0 {
+			logf("%s at %d connections: %d socket errors (kept; see wrk output)\n%s", v.Key, c, l.Errors, out)
+		}
+		figs[fmt.Sprintf("rps_%d", c)] = l.RPS
+		figs[fmt.Sprintf("p50_%d", c)] = l.P50 * 1000
+		figs[fmt.Sprintf("p99_%d", c)] = l.P99 * 1000
+		figs[fmt.Sprintf("errors_%d", c)] = float64(l.Errors)
+		// CPU per call, in microseconds; the whole run's CPU over wrk's count.
+		figs[fmt.Sprintf("cpu_%d", c)] = (cpu1 - cpu0) / userHZ * 1e6 / float64(l.Requests)
+		figs[fmt.Sprintf("logcpu_%d", c)] = (log1 - log0) / userHZ * 1e6 / float64(l.Requests)
+		if psiOK {
+			figs[fmt.Sprintf("psi_%d", c)] = (psi1 - psi0) / float64(wall.Microseconds()) * 100
+		}
+	}
+
+	if err := sleep(ctx, o.Settle); err != nil {
+		return nil, err
+	}
+	loaded, err := readMemory(ctx, running.Name, pid)
+	if err != nil {
+		return nil, err
+	}
+	putMemory(figs, "load", loaded)
+	logf("round %d %-10s start %6.0f ms, idle RssAnon %5.2f MiB, load RssAnon %5.2f MiB, %s",
+		round+1, v.Key, figs["start"], idle.RssAnon/(1<<20), loaded.RssAnon/(1<<20), rpsSummary(figs, o.Conns))
+	return figs, nil
+}
+
+func rpsSummary(figs map[string]float64, conns []int) string {
+	var parts []string
+	for _, c := range conns {
+		parts = append(parts, fmt.Sprintf("c%d %.0f rps p99 %.2f ms", c, figs[fmt.Sprintf("rps_%d", c)], figs[fmt.Sprintf("p99_%d", c)]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func putMemory(figs map[string]float64, prefix string, m Memory) {
+	figs[prefix+"_podman"] = m.Podman
+	figs[prefix+"_rssanon"] = m.RssAnon
+	figs[prefix+"_vmrss"] = m.VmRSS
+	figs[prefix+"_vmhwm"] = m.VmHWM
+	figs[prefix+"_procs"] = float64(m.Procs)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// missingFigures lists every figure of the report that some variant lacks
+// in some round, or that is not a positive finite number.
+func missingFigures(res *Result) []string {
+	var missing []string
+	for ri, r := range res.Rounds {
+		for _, v := range res.Variants {
+			for _, m := range metrics(res.Options.Conns) {
+				x, ok := r.Figures[v.Key][m.Key]
+				if !ok || x < 0 || (x == 0 && !m.NoRatio) || math.IsNaN(x) || math.IsInf(x, 0) {
+					missing = append(missing, fmt.Sprintf("round %d %s %s", ri+1, v.Key, m.Key))
+				}
+			}
+		}
+	}
+	if len(res.Rounds) != res.Options.Rounds {
+		missing = append(missing, fmt.Sprintf("%d of %d rounds", len(res.Rounds), res.Options.Rounds))
+	}
+	return missing
+}
