@@ -5,15 +5,20 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
+
+var registerLeak sync.Once
 
 // Routes on http.DefaultServeMux, e.g. net/http/pprof's, are never served:
 // the function gets every path, as sent.
 func TestDefaultServeMuxNotExposed(t *testing.T) {
 	const leak = "/debug/watchdog-test-leak"
-	http.HandleFunc(leak, func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "LEAKED")
+	registerLeak.Do(func() { // once per process, for -count=N
+		http.HandleFunc(leak, func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "LEAKED")
+		})
 	})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "function got %s", r.URL.Path)
