@@ -25,6 +25,12 @@ type Config struct {
 	LogFormat           string        // log_format: "text" or "json"
 	LogCallID           bool          // log_callid / log_call_id: accepted; call ids are always logged
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
+
+	JWTAuth           bool   // jwt_auth: require an OpenFaaS IAM token on every call
+	JWTAuthDebug      bool   // jwt_auth_debug: log why a call was denied
+	JWTIssuer         string // jwt_auth_local picks 127.0.0.1:8000 over the gateway
+	FunctionName      string // OPENFAAS_NAME, needed by jwt_auth
+	FunctionNamespace string // OPENFAAS_NAMESPACE, else the service account's namespace
 }
 
 // Defaults as the upstream inproc template chose them: a 10s call deadline with
@@ -54,6 +60,7 @@ func DefaultConfig() Config {
 		HealthcheckInterval: io,
 		LogFormat:           "text",
 		LockFile:            defaultLockFile,
+		JWTIssuer:           gatewayIssuer,
 	}
 }
 
@@ -88,9 +95,13 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg.LogCallID = p.boolean("log_callid", cfg.LogCallID)
 	cfg.ReadyPath = p.path("ready_path")
 	cfg.LogFormat = p.oneOf("log_format", cfg.LogFormat, "text", "json")
-	if p.boolean("jwt_auth", false) {
-		p.fail("jwt_auth", "JWT authentication is not supported by this version of the in-process watchdog; unset it or use of-watchdog")
+	cfg.JWTAuth = p.boolean("jwt_auth", false)
+	cfg.JWTAuthDebug = p.boolean("jwt_auth_debug", false)
+	if p.boolean("jwt_auth_local", false) {
+		cfg.JWTIssuer = localIssuer
 	}
+	cfg.FunctionName = strings.TrimSpace(vars["OPENFAAS_NAME"])
+	cfg.FunctionNamespace = strings.TrimSpace(vars["OPENFAAS_NAMESPACE"])
 	return cfg, errors.Join(p.errs...)
 }
 

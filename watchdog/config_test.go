@@ -176,18 +176,6 @@ func TestConfigFromEnvErrors(t *testing.T) {
 	}
 }
 
-// jwt_auth is refused rather than ignored: a function that asked for
-// authentication must not run open. (Whoever adds JWT support replaces this.)
-func TestConfigJWTAuthRefused(t *testing.T) {
-	const want = "JWT authentication is not supported by this version of the in-process watchdog; unset it or use of-watchdog"
-	for _, v := range []string{"true", "1", "TRUE"} {
-		_, err := ConfigFromEnv([]string{"jwt_auth=" + v})
-		if err == nil || err.Error() != `jwt_auth="`+v+`": `+want {
-			t.Errorf("jwt_auth=%s: %v, want %q", v, err, want)
-		}
-	}
-}
-
 func TestConfigFromEnvReportsEveryBadVariable(t *testing.T) {
 	env := []string{
 		"exec_timeout=5", // fine

@@ -25,6 +25,8 @@ type Server struct {
 	health     *health
 	metrics    *callMetrics
 	timeout    *execTimeout
+	newAuth    func(Config, *slog.Logger) Authenticator
+	auth       Authenticator // nil unless jwt_auth
 	hooks      []func(context.Context) error
 	hookMax    time.Duration
 
@@ -110,6 +112,12 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 		s.logOut = newBufferedOutput(os.Stderr)
 		s.logger = newLogger(s.logOut, s.cfg.LogFormat)
 	}
+	if s.cfg.JWTAuth {
+		if s.newAuth == nil {
+			return nil, fmt.Errorf("jwt_auth=\"true\": this function was built without JWT support; build it with the build arg GOFLAGS=-tags=jwt (see the README)")
+		}
+		s.auth = s.newAuth(s.cfg, s.logger)
+	}
 	s.build(h)
 	return s, nil
 }
@@ -123,10 +131,16 @@ func (s *Server) build(h http.Handler) {
 
 	// Innermost first: the handler under its deadline, panics caught.
 	core := withRecover(s.timeout.middleware(withBodyLimit(cfg.MaxBodyBytes, h)))
+	guarded := core
+	if s.auth != nil {
+		// Behind the limiter, as upstream: a full function answers 429
+		// before spending time on a signature.
+		guarded = s.auth.Wrap(core)
+	}
 	function := s.metrics.middleware(cfg.WriteTimeout,
 		withCallID(s.logger,
 			withAccessLog(s.logger,
-				lim.middleware(core))))
+				lim.middleware(guarded))))
 
 	lock := cfg.LockFile
 	if cfg.SuppressLock {
@@ -195,6 +209,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	for _, w := range s.cfg.Warnings() {
 		s.logger.Warn(w)
+	}
+	if s.auth != nil {
+		// Keys refresh in the background for as long as Serve runs, the
+		// drain included.
+		authCtx, stopAuth := context.WithCancel(context.Background())
+		defer stopAuth()
+		if err := s.auth.Start(authCtx); err != nil {
+			return err
+		}
 	}
 	if err := s.listen(); err != nil {
 		return err

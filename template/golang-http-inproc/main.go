@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	watchdog.Main(handler.HandlerFunc(function.Handle))
+	watchdog.Main(handler.HandlerFunc(function.Handle), options...)
 }

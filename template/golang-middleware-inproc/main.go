@@ -10,5 +10,5 @@ import (
 )
 
 func main() {
-	watchdog.Main(http.HandlerFunc(function.Handle))
+	watchdog.Main(http.HandlerFunc(function.Handle), options...)
 }

@@ -3,6 +3,7 @@ package watchdog
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,12 @@ type Config struct {
 	LogFormat           string        // log_format: "text" or "json"
 	LogCallID           bool          // log_callid / log_call_id: accepted; call ids are always logged
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
+
+	JWTAuth           bool   // jwt_auth: require an OpenFaaS IAM token on every call
+	JWTAuthDebug      bool   // jwt_auth_debug: log why a call was denied
+	JWTIssuer         string // jwt_auth_local picks 127.0.0.1:8000 over the gateway
+	FunctionName      string // OPENFAAS_NAME, needed by jwt_auth
+	FunctionNamespace string // OPENFAAS_NAMESPACE, else the service account's namespace
 }
 
 // Defaults as the upstream inproc template chose them: a 10s call deadline with
@@ -53,6 +60,7 @@ func DefaultConfig() Config {
 		HealthcheckInterval: io,
 		LogFormat:           "text",
 		LockFile:            defaultLockFile,
+		JWTIssuer:           gatewayIssuer,
 	}
 }
 
@@ -75,7 +83,7 @@ func ConfigFromEnv(env []string) (Config, error) {
 	// exec_timeout alone does what the user means.
 	io := cfg.WriteTimeout
 	if cfg.ExecTimeout > 0 {
-		io = cfg.ExecTimeout + timeoutHeadroom
+		io = addDurations(cfg.ExecTimeout, timeoutHeadroom)
 	}
 	cfg.ReadTimeout = p.duration("read_timeout", io, true)
 	cfg.WriteTimeout = p.duration("write_timeout", io, false)
@@ -87,18 +95,28 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg.LogCallID = p.boolean("log_callid", cfg.LogCallID)
 	cfg.ReadyPath = p.path("ready_path")
 	cfg.LogFormat = p.oneOf("log_format", cfg.LogFormat, "text", "json")
-	if p.boolean("jwt_auth", false) {
-		p.fail("jwt_auth", "JWT authentication is not supported by this version of the in-process watchdog; unset it or use of-watchdog")
+	cfg.JWTAuth = p.boolean("jwt_auth", false)
+	cfg.JWTAuthDebug = p.boolean("jwt_auth_debug", false)
+	if p.boolean("jwt_auth_local", false) {
+		cfg.JWTIssuer = localIssuer
 	}
+	cfg.FunctionName = strings.TrimSpace(vars["OPENFAAS_NAME"])
+	cfg.FunctionNamespace = strings.TrimSpace(vars["OPENFAAS_NAMESPACE"])
 	return cfg, errors.Join(p.errs...)
 }
 
 // Warnings are valid settings that are probably not what the user wants.
 func (c Config) Warnings() []string {
 	var w []string
-	if c.ExecTimeout > 0 && c.HealthcheckInterval+c.ExecTimeout > kubernetesGracePeriod {
-		w = append(w, fmt.Sprintf("healthcheck_interval (%s) + exec_timeout (%s) exceeds the %s grace period Kubernetes gives by default: calls that start late in a scale-down may be cut off",
-			c.HealthcheckInterval, c.ExecTimeout, kubernetesGracePeriod))
+	// A call arriving late in the drain runs for exec_timeout, or for up to
+	// write_timeout when there is no shorter exec deadline.
+	call, callName := c.ExecTimeout, "exec_timeout"
+	if call <= 0 || call > c.WriteTimeout {
+		call, callName = c.WriteTimeout, "write_timeout"
+	}
+	if addDurations(c.HealthcheckInterval, call) > kubernetesGracePeriod {
+		w = append(w, fmt.Sprintf("healthcheck_interval (%s) + %s (%s) exceeds the %s grace period Kubernetes gives by default: calls that start late in a scale-down may be cut off",
+			c.HealthcheckInterval, callName, call, kubernetesGracePeriod))
 	}
 	if c.ExecTimeout == 0 || c.ExecTimeout > c.WriteTimeout {
 		w = append(w, fmt.Sprintf("exec_timeout (%s) is not below write_timeout (%s): a slow call's connection may be closed before its 504 is written",
@@ -144,10 +162,20 @@ func (p *envParser) duration(name string, def time.Duration, zeroOK bool) time.D
 	return def
 }
 
+// addDurations is a + b for non-negative a and b, saturating rather than
+// wrapping around to a negative duration.
+func addDurations(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
 func parseDuration(v string) (time.Duration, error) {
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n > int64(time.Duration(1<<63-1)/time.Second) {
-			return 0, errors.New("too large")
+		// Either way: -9999999999 seconds would wrap around to a positive value.
+		if max := int64(math.MaxInt64 / time.Second); n > max || n < -max {
+			return 0, errors.New("out of range")
 		}
 		return time.Duration(n) * time.Second, nil
 	}

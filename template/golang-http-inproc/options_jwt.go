@@ -1,0 +1,12 @@
+//go:build jwt
+
+package main
+
+import (
+	"github.com/inproc-go/templates/watchdog"
+	"github.com/inproc-go/templates/watchdog/jwtauth"
+)
+
+// options turn on jwt_auth (OpenFaaS IAM function authentication); the
+// "jwt" build tag selects this file, adding about 1 MB to the binary.
+var options = []watchdog.Option{watchdog.WithAuth(jwtauth.New)}
