@@ -9,7 +9,8 @@ usage: scripts/test.sh [--unit]
 Runs, in order, and stops at the first failure:
   1. lint: shellcheck, actionlint, gofmt, go vet   (scripts/lint.sh)
   2. template copies in sync with watchdog/ and common/ (scripts/sync-templates.sh --check)
-  3. unit tests with the race detector: watchdog/, tests/ (store, harness)
+  3. unit tests with the race detector: watchdog/, tests/ (store, harness),
+     then a soak smoke run (scripts/soak.sh -n 5000)
   4. each template as faas-cli lays it out: go vet, its function's tests, a static build
   5. end to end (skipped with --unit): installs buildah, podman, runc and
      busybox-static with apt when missing (needs root), builds each template's
@@ -45,6 +46,7 @@ sh scripts/sync-templates.sh --check
 step "unit tests (race detector)"
 (cd watchdog && go test -race -count=1 ./...)
 (cd tests && go test -race -count=1 ./...)
+sh scripts/soak.sh -n 5000
 
 step "templates as faas-cli lays them out"
 for dir in template/*/; do

@@ -293,7 +293,7 @@ func TestJWTAuthStartFailures(t *testing.T) {
 		wantErr string
 	}{
 		{"no function name", iss.srv.URL, []string{"OPENFAAS_NAME="}, "OPENFAAS_NAME is not set"},
-		{"issuer down", down.URL, nil, "GET " + down.URL + "/.well-known/openid-configuration"},
+		{"issuer down", down.URL, nil, down.URL + "/.well-known/openid-configuration"},
 		{"no discovery document", iss.srv.URL + "/nothing-here", nil, "404"},
 	}
 	for _, tt := range tests {

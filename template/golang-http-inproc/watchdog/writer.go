@@ -2,8 +2,10 @@ package watchdog
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -37,6 +39,19 @@ func (r *recorder) Write(p []byte) (int, error) {
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
 	return n, err
+}
+
+// ReadFrom keeps io.Copy(w, src) in a handler from allocating 32 KB per
+// call: the watchdog's writers hide net/http's own pooled ReadFrom.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) { return copyPooled(r, src) }
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyPooled copies src to w's Write through a pooled buffer.
+func copyPooled(w io.Writer, src io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(struct{ io.Writer }{w}, src, *buf) // hides ReadFrom: no recursion
 }
 
 func (r *recorder) Flush() {

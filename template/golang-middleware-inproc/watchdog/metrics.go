@@ -53,12 +53,23 @@ func (m *callMetrics) middleware(writeTimeout time.Duration, next http.Handler) 
 		rec := newRecorder(w, writeTimeout)
 		defer func() {
 			// deferred so a panic that aborts the connection is still counted
-			p := m.pair(rec.statusCode(), methodLabel(r.Method))
+			p := m.pair(callStatus(rec, r), methodLabel(r.Method))
 			p.total.Inc()
 			p.duration.UpdateDuration(start)
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// callStatus is the status a call is counted and logged with: the one sent,
+// or statusClientClosed when the caller went away before any answer began,
+// whether or not the handler then returned (net/http's implicit 200 reaches
+// no one).
+func callStatus(rec *recorder, r *http.Request) int {
+	if rec.status == 0 && r.Context().Err() != nil {
+		return statusClientClosed
+	}
+	return rec.statusCode()
 }
 
 // pair finds the series for a code and method, creating it once.

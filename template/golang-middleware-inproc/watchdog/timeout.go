@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -88,29 +89,46 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 		next.ServeHTTP(gw, r.WithContext(ctx))
 	}()
 
+	var p *callPanic
 	select {
-	case p := <-done:
-		if p != nil {
-			panic(p)
-		}
-		return
+	case p = <-done:
 	case <-ctx.Done():
-	}
-	if !gw.abandon() {
-		// The answer has begun (a stream): it can't become a 504, so wait for
-		// the handler, which now sees its context done.
-		if p := <-done; p != nil {
-			panic(p)
+		// Counted before the handover, so the handler's release can't take
+		// the gauge below zero.
+		t.overdue.Add(1)
+		if gw.abandon() {
+			t.answerTimeout(w, r, limit, true)
+			return
 		}
-		return
+		t.overdue.Add(-1)
+		// The answer has begun (a stream), or the handler has just returned:
+		// a begun answer can't become a 504, so wait for the handler, which
+		// now sees its context done.
+		p = <-done
 	}
-	t.overdue.Add(1)
+	if p != nil {
+		panic(p)
+	}
+	// A handler that gave up at its deadline without writing anything gets
+	// the same 504 as one still running, whichever the select saw first.
+	if !gw.finish(ctx.Err() == context.DeadlineExceeded) {
+		t.answerTimeout(w, r, limit, false)
+	}
+}
+
+// answerTimeout answers in place of a handler that did not answer in time.
+func (t *execTimeout) answerTimeout(w http.ResponseWriter, r *http.Request, limit time.Duration, stillRunning bool) {
 	if r.Context().Err() != nil {
 		w.WriteHeader(statusClientClosed)
 		return
 	}
-	Logger(r.Context()).Warn("exec_timeout: no answer from the handler in time; answered 504, handler still running",
-		slog.Duration("limit", limit), slog.Int64("overdue_handlers", t.overdue.Load()))
+	if stillRunning {
+		Logger(r.Context()).Warn("exec_timeout: no answer from the handler in time; answered 504, handler still running",
+			slog.Duration("limit", limit), slog.Int64("overdue_handlers", t.overdue.Load()))
+	} else {
+		Logger(r.Context()).Warn("exec_timeout: the handler returned at its deadline without answering; answered 504",
+			slog.Duration("limit", limit))
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set(internalHeader, "of-watchdog")
 	w.WriteHeader(http.StatusGatewayTimeout)
@@ -149,10 +167,25 @@ func (g *guardedWriter) release() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.returned = true
-	if !g.abandoned {
-		g.begin() // headers of an answer without a body
-	}
 	return g.abandoned
+}
+
+// finish runs once the handler has returned without panicking and reports
+// whether it answered. One that wrote nothing has its headers moved over for
+// net/http's implicit 200, unless its deadline had passed: then it did not
+// answer, and its headers are dropped for the watchdog's 504.
+func (g *guardedWriter) finish(deadlinePassed bool) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started {
+		return true
+	}
+	if deadlinePassed {
+		g.abandoned = true
+		return false
+	}
+	g.begin() // headers of an answer without a body
+	return true
 }
 
 // Header is only ever touched by the handler's goroutine.
@@ -195,6 +228,10 @@ func (g *guardedWriter) Write(p []byte) (int, error) {
 	g.begin()
 	return g.w.Write(p)
 }
+
+// ReadFrom copies through Write, chunk by chunk under the lock, with a pooled
+// buffer (see recorder.ReadFrom).
+func (g *guardedWriter) ReadFrom(src io.Reader) (int64, error) { return copyPooled(g, src) }
 
 func (g *guardedWriter) Flush() {
 	_ = g.FlushError()
@@ -241,9 +278,12 @@ func withRecover(next http.Handler) http.Handler {
 				panic(http.ErrAbortHandler) // the handler asked net/http to drop the connection
 			}
 			Logger(r.Context()).Error("handler panicked", slog.Any("panic", p.value), slog.String("stack", string(p.stack)))
-			if rec, ok := w.(*recorder); !ok || rec.status == 0 {
-				http.Error(w, "the function panicked; its logs have the details under call id "+CallID(r.Context()), http.StatusInternalServerError)
+			if rec, ok := w.(*recorder); ok && rec.status != 0 {
+				// The answer has begun: drop the connection, as net/http
+				// would, so the caller can't take it for a whole one.
+				panic(http.ErrAbortHandler)
 			}
+			http.Error(w, "the function panicked; its logs have the details under call id "+CallID(r.Context()), http.StatusInternalServerError)
 		}()
 		next.ServeHTTP(w, r)
 	})

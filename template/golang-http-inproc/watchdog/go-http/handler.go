@@ -89,6 +89,10 @@ func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		watchdog.Logger(r.Context()).Error("function returned an error", slog.String("error", err.Error()))
 		status = http.StatusInternalServerError
+	} else if status < 100 || status > 999 {
+		// net/http panics on a status that isn't three digits
+		watchdog.Logger(r.Context()).Error("function returned an invalid status code", slog.Int("status", status))
+		status = http.StatusInternalServerError
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(res.Body)
