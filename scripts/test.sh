@@ -11,7 +11,8 @@ Runs, in order, and stops at the first failure:
   2. template copies in sync with watchdog/ and common/ (scripts/sync-templates.sh --check)
   3. unit tests with the race detector: watchdog/, tests/ (store, harness),
      then a soak smoke run (scripts/soak.sh -n 5000)
-  4. each template as faas-cli lays it out: go vet, its function's tests, a static build
+  4. each template as faas-cli lays it out: go vet (also with -tags jwt),
+     its function's tests, a static build
   5. end to end (skipped with --unit): installs buildah, podman, runc and
      busybox-static with apt when missing (needs root), builds each template's
      Dockerfile unchanged with buildah, runs the images with podman, probes them
@@ -54,7 +55,7 @@ for dir in template/*/; do
 	ctx=$(mktemp -d)
 	cp -R "$dir." "$ctx/"
 	echo "--- $lang"
-	(cd "$ctx" && go vet ./... && cd function && go test -count=1 ./...)
+	(cd "$ctx" && go vet ./... && go vet -tags jwt ./... && cd function && go test -count=1 ./...)
 	(cd "$ctx" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o handler .)
 	rm -rf "$ctx"
 done
