@@ -1,0 +1,718 @@
+package watchdog_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/inproc-go/templates/watchdog"
+)
+
+// The hardening tests drive one in-process Server through overload, faults
+// and bad input, and check that it keeps serving, answers what it should and
+// leaves no goroutine, limiter slot or in-flight count behind.
+
+// hardServer is a watchdog.Server on 127.0.0.1 with JSON logs in a buffer.
+type hardServer struct {
+	t          *testing.T
+	url        string // http://127.0.0.1:port
+	addr       string // 127.0.0.1:port
+	metricsURL string // http://127.0.0.1:port/metrics
+	logs       *lockedBuffer
+	client     *http.Client
+	transport  *http.Transport
+	done       chan error // Serve's result
+	stopOnce   sync.Once
+	cancel     context.CancelFunc
+}
+
+// hardConfig is the default configuration with a lock file of the test's
+// own and no wait for endpoints on shutdown.
+func hardConfig(t *testing.T) watchdog.Config {
+	cfg := watchdog.DefaultConfig()
+	cfg.LockFile = filepath.Join(t.TempDir(), ".lock")
+	cfg.HealthcheckInterval = time.Millisecond
+	return cfg
+}
+
+// startHard serves h with cfg until the test ends, when Serve must return
+// nil. It waits for /_/health to answer 200.
+func startHard(t *testing.T, cfg watchdog.Config, h http.Handler) *hardServer {
+	t.Helper()
+	fn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+	s := &hardServer{
+		t:          t,
+		addr:       fn.Addr().String(),
+		url:        "http://" + fn.Addr().String(),
+		metricsURL: "http://" + metrics.Addr().String() + "/metrics",
+		logs:       &lockedBuffer{},
+		client:     &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		transport:  tr,
+		done:       make(chan error, 1),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	logger := slog.New(slog.NewJSONHandler(s.logs, nil))
+	go func() {
+		s.done <- watchdog.Serve(ctx, h, watchdog.WithConfig(cfg),
+			watchdog.WithListeners(fn, metrics), watchdog.WithLogger(logger))
+	}()
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for s.status("GET", "/_/health", nil) != http.StatusOK {
+		s.checkAlive()
+		if time.Now().After(deadline) {
+			t.Fatal("/_/health not 200 within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return s
+}
+
+func (s *hardServer) stop() error {
+	var err error
+	s.stopOnce.Do(func() {
+		s.cancel()
+		s.transport.CloseIdleConnections()
+		select {
+		case err = <-s.done:
+		case <-time.After(30 * time.Second):
+			err = errors.New("Serve did not return within 30s of cancel")
+		}
+	})
+	return err
+}
+
+// checkAlive fails the test if Serve has returned.
+func (s *hardServer) checkAlive() {
+	s.t.Helper()
+	select {
+	case err := <-s.done:
+		s.done <- err
+		s.t.Fatalf("Serve returned while it should be serving: %v", err)
+	default:
+	}
+}
+
+// status is the status of method path, or 0 if the request failed.
+func (s *hardServer) status(method, path string, header http.Header) int {
+	code, _, _ := s.do(method, path, nil, header)
+	return code
+}
+
+// do sends a request and reads the whole answer; code is 0 on an error.
+func (s *hardServer) do(method, path string, body io.Reader, header http.Header) (code int, answer string, err error) {
+	req, err := http.NewRequest(method, s.url+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
+// metric is the value of the series named exactly series on /metrics.
+func (s *hardServer) metric(series string) float64 {
+	s.t.Helper()
+	res, err := s.client.Get(s.metricsURL)
+	if err != nil {
+		s.t.Fatalf("metrics: %v", err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				s.t.Fatalf("metrics: %s: %v", sc.Text(), err)
+			}
+			return f
+		}
+	}
+	return 0 // not exposed yet
+}
+
+// waitMetric polls /metrics until series has the value want.
+func (s *hardServer) waitMetric(series string, want float64) {
+	s.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := s.metric(series)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s = %g, want %g", series, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitStatus polls method path until it answers want.
+func (s *hardServer) waitStatus(path string, want int) {
+	s.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := s.status("GET", path, nil)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("GET %s: %d, want %d", path, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logRecords parses the server's JSON log lines.
+func (s *hardServer) logRecords() []map[string]any {
+	s.t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			s.t.Fatalf("log line %.200q: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (s *hardServer) countLogs(msg string) int {
+	n := 0
+	for _, r := range s.logRecords() {
+		if r["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// goroutineBaseline is the number of goroutines once the server is idle: the
+// test's idle connections are closed and the server's connection goroutines
+// have ended.
+func (s *hardServer) goroutineBaseline() int {
+	s.transport.CloseIdleConnections()
+	// Give the server's connection goroutines a moment to see the close.
+	n := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		time.Sleep(10 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m < n {
+			n, i = m, 0
+		}
+	}
+	return n
+}
+
+// checkGoroutinesSettle fails the test unless the goroutine count comes back
+// to baseline or below, once the test's idle connections are closed.
+func (s *hardServer) checkGoroutinesSettle(baseline int) {
+	s.t.Helper()
+	s.transport.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > baseline {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			s.t.Fatalf("%d goroutines 5s later, %d before: leaked?\n%s", runtime.NumGoroutine(), baseline, buf)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPanicStorm: 1,000 panicking calls from 16 concurrent callers get 1,000
+// answers of 500; the server keeps serving, counts nothing in flight, and
+// has all of its max_inflight slots back.
+func TestPanicStorm(t *testing.T) {
+	const (
+		calls   = 1000
+		callers = 16
+	)
+	cfg := hardConfig(t)
+	cfg.MaxInflight = callers
+	var (
+		entered atomic.Int64
+		full    = make(chan struct{})
+		fullOne sync.Once
+	)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/panic":
+			panic(fmt.Sprintf("storm %s", r.URL.RawQuery))
+		case "/burst":
+			// Hold every call until all callers are in at once: only
+			// possible if no slot leaked.
+			if entered.Add(1) == callers {
+				fullOne.Do(func() { close(full) })
+			}
+			select {
+			case <-full:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	s := startHard(t, cfg, h)
+	baseline := s.goroutineBaseline()
+
+	var next atomic.Int64
+	codes := make([]map[int]int, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		codes[c] = map[int]int{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := next.Add(1)
+				if n > calls {
+					return
+				}
+				code, _, err := s.do("GET", "/panic?"+strconv.FormatInt(n, 10), nil, nil)
+				if err != nil {
+					t.Errorf("call %d: %v", n, err)
+				}
+				codes[c][code]++
+			}
+		}()
+	}
+	wg.Wait()
+	total := map[int]int{}
+	for _, m := range codes {
+		for code, n := range m {
+			total[code] += n
+		}
+	}
+	if total[http.StatusInternalServerError] != calls || len(total) != 1 {
+		t.Fatalf("answers by status: %v, want %d of 500", total, calls)
+	}
+	s.checkAlive()
+
+	s.waitMetric("http_requests_in_flight", 0)
+	if got := s.metric(`http_requests_total{code="500",method="get"}`); got != calls {
+		t.Errorf(`http_requests_total{code="500",method="get"} = %g, want %d`, got, calls)
+	}
+	if n := s.countLogs("handler panicked"); n != calls {
+		t.Errorf("%d 'handler panicked' log records, want %d", n, calls)
+	}
+	if code := s.status("GET", "/_/ready", nil); code != http.StatusOK {
+		t.Errorf("/_/ready after the storm: %d, want 200", code)
+	}
+
+	// Every slot is free: 16 calls at once all get in.
+	burst := make([]int, callers)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			burst[i], _, _ = s.do("GET", "/burst", nil, nil)
+		}()
+	}
+	wg.Wait()
+	for i, code := range burst {
+		if code != http.StatusOK {
+			t.Errorf("burst call %d: %d, want 200 (a max_inflight slot leaked)", i, code)
+		}
+	}
+	select {
+	case <-full:
+	default:
+		t.Errorf("only %d of %d burst calls were in the handler at once", entered.Load(), callers)
+	}
+	s.checkGoroutinesSettle(baseline)
+}
+
+// TestHandlersThatNeverReturn: with exec_timeout, callers of handlers that
+// ignore their context get 504 at the deadline; the server keeps serving,
+// their slots are free, and watchdog_overdue_handlers counts them until they
+// return.
+func TestHandlersThatNeverReturn(t *testing.T) {
+	const stuck = 5
+	cfg := hardConfig(t)
+	cfg.ExecTimeout = 300 * time.Millisecond
+	cfg.MaxInflight = stuck
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	open := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(open)
+	var returned atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stuck" {
+			defer returned.Add(1)
+			<-release // ignores its context, as a stuck handler does
+			_, _ = io.WriteString(w, "late")
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	s := startHard(t, cfg, h)
+	baseline := s.goroutineBaseline()
+
+	type answer struct {
+		code    int
+		body    string
+		elapsed time.Duration
+		err     error
+	}
+	answers := make([]answer, stuck)
+	var wg sync.WaitGroup
+	for i := range stuck {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			code, body, err := s.do("GET", "/stuck", nil, nil)
+			answers[i] = answer{code, body, time.Since(start), err}
+		}()
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if a.err != nil || a.code != http.StatusGatewayTimeout {
+			t.Errorf("stuck call %d: %d %q %v, want 504", i, a.code, a.body, a.err)
+		}
+		if a.elapsed < cfg.ExecTimeout {
+			t.Errorf("stuck call %d answered after %s, before exec_timeout (%s)", i, a.elapsed, cfg.ExecTimeout)
+		}
+	}
+	if got := s.metric("watchdog_overdue_handlers"); got != stuck {
+		t.Errorf("watchdog_overdue_handlers = %g with %d handlers stuck, want %d", got, stuck, stuck)
+	}
+	if got := s.metric("http_requests_in_flight"); got != 0 {
+		t.Errorf("http_requests_in_flight = %g after every stuck call was answered, want 0", got)
+	}
+	if n := s.countLogs("exec_timeout: no answer from the handler in time; answered 504, handler still running"); n != stuck {
+		t.Errorf("%d exec_timeout warnings, want %d", n, stuck)
+	}
+
+	// Still serving, with every slot free although the handlers still run.
+	if code := s.status("GET", "/_/ready", nil); code != http.StatusOK {
+		t.Errorf("/_/ready with %d overdue handlers: %d, want 200", stuck, code)
+	}
+	codes := make([]int, stuck)
+	for i := range stuck {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _, _ = s.do("GET", "/", nil, nil)
+		}()
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("call %d beside the stuck handlers: %d, want 200", i, code)
+		}
+	}
+	if n := returned.Load(); n != 0 {
+		t.Fatalf("%d stuck handlers returned before being released", n)
+	}
+
+	open()
+	s.waitMetric("watchdog_overdue_handlers", 0)
+	if n := returned.Load(); n != stuck {
+		t.Errorf("%d of %d handlers returned after release", n, stuck)
+	}
+	s.checkGoroutinesSettle(baseline)
+}
+
+// TestClientDisconnect: a caller that hangs up cancels its handler's
+// context, the call is counted and logged as 499, and nothing of it stays
+// behind: no goroutine, no limiter slot, no in-flight count. With and without exec_timeout, which runs the
+// handler on a goroutine of its own.
+func TestClientDisconnect(t *testing.T) {
+	for _, execTimeout := range []time.Duration{0, 10 * time.Second} {
+		t.Run("exec_timeout="+execTimeout.String(), func(t *testing.T) {
+			cfg := hardConfig(t)
+			cfg.ExecTimeout = execTimeout
+			cfg.MaxInflight = 1
+			entered := make(chan struct{}, 1)
+			observed := make(chan error, 1)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/wait" {
+					_, _ = io.WriteString(w, "ok")
+					return
+				}
+				entered <- struct{}{}
+				select {
+				case <-r.Context().Done():
+					observed <- r.Context().Err()
+				case <-time.After(20 * time.Second):
+					observed <- errors.New("the context was not done within 20s of the caller leaving")
+				}
+			})
+			s := startHard(t, cfg, h)
+			baseline := s.goroutineBaseline()
+
+			conn, err := net.Dial("tcp", s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(conn, "GET /wait HTTP/1.1\r\nHost: fn\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-entered:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler was not called within 5s")
+			}
+			if code := s.status("GET", "/_/ready", nil); code != http.StatusTooManyRequests {
+				t.Errorf("/_/ready with the one slot taken: %d, want 429", code)
+			}
+			conn.Close()
+			if err := <-observed; !errors.Is(err, context.Canceled) {
+				t.Errorf("the handler saw %v, want context.Canceled", err)
+			}
+			s.waitStatus("/_/ready", http.StatusOK)
+			s.waitMetric("http_requests_in_flight", 0)
+			// Counted and logged as 499, whoever noticed first: nothing
+			// reached the caller, so not the implicit 200 of a handler
+			// that returned without writing.
+			if got := s.metric(`http_requests_total{code="200",method="get"}`); got != 0 {
+				t.Errorf(`http_requests_total{code="200",method="get"} = %g for a call whose caller left, want 0`, got)
+			}
+			if got := s.metric(`http_requests_total{code="499",method="get"}`); got != 1 {
+				t.Errorf(`http_requests_total{code="499",method="get"} = %g, want 1`, got)
+			}
+			for _, r := range s.logRecords() {
+				if r["msg"] == "call" && r["path"] == "/wait" && r["status"] != float64(499) {
+					t.Errorf("access log: status %v for the call whose caller left, want 499", r["status"])
+				}
+			}
+			if got := s.metric("watchdog_overdue_handlers"); got != 0 {
+				t.Errorf("watchdog_overdue_handlers = %g, want 0", got)
+			}
+			if code := s.status("GET", "/", nil); code != http.StatusOK {
+				t.Errorf("the next call: %d, want 200", code)
+			}
+			s.checkGoroutinesSettle(baseline)
+		})
+	}
+}
+
+// rawExchange writes req on a new connection and reads until the server
+// closes it or 10s pass. closed is false if the connection was still open.
+func rawExchange(t *testing.T, addr string, req []byte) (answer string, closed bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(conn)
+	var nerr net.Error
+	timedOut := errors.As(err, &nerr) && nerr.Timeout()
+	return string(b), !timedOut
+}
+
+// TestBadInput: malformed and hostile requests get their 4xx or a closed
+// connection; none stops the server or leaves a goroutine behind, and a
+// huge call id reaches the logs cut to 128 bytes.
+func TestBadInput(t *testing.T) {
+	cfg := hardConfig(t)
+	cfg.ReadTimeout = 500 * time.Millisecond // header timeout follows it
+	cfg.WriteTimeout = 5 * time.Second
+	cfg.ExecTimeout = 2 * time.Second
+	cfg.MaxBodyBytes = 1024
+	var calls atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			code := http.StatusBadRequest
+			if watchdog.IsBodyTooLarge(err) {
+				code = http.StatusRequestEntityTooLarge
+			}
+			http.Error(w, err.Error(), code)
+			return
+		}
+		_, _ = w.Write(body)
+	})
+	s := startHard(t, cfg, h)
+	baseline := s.goroutineBaseline()
+
+	t.Run("oversized headers", func(t *testing.T) {
+		before := calls.Load()
+		hdr := http.Header{"X-Big": {strings.Repeat("h", 2<<20)}}
+		code, _, err := s.do("GET", "/", nil, hdr)
+		if err != nil || code != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("2 MB of headers: %d %v, want 431", code, err)
+		}
+		if calls.Load() != before {
+			t.Errorf("the handler was called")
+		}
+	})
+
+	t.Run("slowloris", func(t *testing.T) {
+		conn, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		closed := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(conn) // returns when the server closes
+			closed <- err
+		}()
+		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: fn\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		// One header line every 100ms, for up to 10s: twenty times the
+		// header timeout.
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case err := <-closed:
+				if err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+					t.Errorf("reading: %v", err)
+				}
+				elapsed := time.Since(start)
+				if elapsed < cfg.ReadTimeout {
+					t.Errorf("closed after %s, before the header timeout (%s)", elapsed, cfg.ReadTimeout)
+				}
+				t.Logf("connection closed after %s and %d header lines", elapsed.Round(time.Millisecond), i)
+				return
+			case <-tick.C:
+				if i == 100 {
+					t.Fatalf("connection still open after 10s of trickled headers (header timeout %s)", cfg.ReadTimeout)
+				}
+				_, _ = fmt.Fprintf(conn, "X-Trickle-%d: x\r\n", i)
+			}
+		}
+	})
+
+	t.Run("body over max_body_bytes", func(t *testing.T) {
+		before := calls.Load()
+		big := bytes.Repeat([]byte("b"), 4096)
+		code, body, err := s.do("POST", "/", bytes.NewReader(big), nil)
+		if err != nil || code != http.StatusRequestEntityTooLarge {
+			t.Errorf("declared 4096 bytes: %d %q %v, want 413", code, body, err)
+		}
+		if calls.Load() != before {
+			t.Errorf("the handler was called for a declared body over the limit")
+		}
+		// Chunked, so the length is unknown until read: the handler's read
+		// fails at the limit.
+		code, body, err = s.do("POST", "/", io.MultiReader(bytes.NewReader(big)), nil)
+		if err != nil || code != http.StatusRequestEntityTooLarge {
+			t.Errorf("chunked 4096 bytes: %d %q %v, want 413", code, body, err)
+		}
+		code, _, err = s.do("POST", "/", bytes.NewReader(big[:1024]), nil)
+		if err != nil || code != http.StatusOK {
+			t.Errorf("a body at the limit: %d %v, want 200", code, err)
+		}
+	})
+
+	t.Run("malformed X-Timeout", func(t *testing.T) {
+		before := calls.Load()
+		for _, v := range []string{"abc", "-1s", "0", "1e9", "10parsecs", strings.Repeat("9", 40), "1s; drop table"} {
+			code, body, err := s.do("GET", "/", nil, http.Header{"X-Timeout": {v}})
+			if err != nil || code != http.StatusBadRequest {
+				t.Errorf("X-Timeout %q: %d %q %v, want 400", v, code, body, err)
+			}
+		}
+		if calls.Load() != before {
+			t.Errorf("the handler was called")
+		}
+	})
+
+	t.Run("10 KB call id", func(t *testing.T) {
+		id := strings.Repeat("i", 10<<10)
+		code, _, err := s.do("GET", "/", nil, http.Header{"X-Call-Id": {id}})
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("%d %v, want 200", code, err)
+		}
+		// The access log line is written after the answer.
+		deadline := time.Now().Add(5 * time.Second)
+		var logged string
+		for logged == "" && time.Now().Before(deadline) {
+			for _, r := range s.logRecords() {
+				if id, _ := r["call_id"].(string); r["msg"] == "call" && strings.HasPrefix(id, "iii") {
+					logged = id
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if logged == "" {
+			t.Fatal("no access log line for the call")
+		}
+		if !strings.HasPrefix(logged, strings.Repeat("i", 128)) || strings.HasPrefix(logged, strings.Repeat("i", 129)) {
+			t.Errorf("logged call id %.40q... of %d bytes: want the first 128 bytes of the id, marked as cut", logged, len(logged))
+		}
+		if strings.Contains(s.logs.String(), strings.Repeat("i", 129)) {
+			t.Errorf("more than 128 bytes of the call id reached the logs")
+		}
+	})
+
+	t.Run("invalid HTTP", func(t *testing.T) {
+		before := calls.Load()
+		for name, req := range map[string]string{
+			"binary garbage":     "\x00\x01\x02\xff\xfe garbage\r\n\r\n",
+			"no method":          " / HTTP/1.1\r\nHost: fn\r\n\r\n",
+			"header without ':'": "GET / HTTP/1.1\r\nHost: fn\r\nnot a header\r\n\r\n",
+			"bad content-length": "POST / HTTP/1.1\r\nHost: fn\r\nContent-Length: -5\r\n\r\n",
+			"two content-length": "POST / HTTP/1.1\r\nHost: fn\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		} {
+			answer, closed := rawExchange(t, s.addr, []byte(req))
+			if !strings.HasPrefix(answer, "HTTP/1.1 400 ") {
+				t.Errorf("%s: answer %.80q, want 400 Bad Request", name, answer)
+			}
+			if !closed {
+				t.Errorf("%s: connection still open after the 400", name)
+			}
+		}
+		if calls.Load() != before {
+			t.Errorf("the handler was called")
+		}
+	})
+
+	s.checkAlive()
+	if code := s.status("GET", "/_/health", nil); code != http.StatusOK {
+		t.Errorf("/_/health after the bad input: %d, want 200", code)
+	}
+	if code, body, err := s.do("POST", "/", strings.NewReader("still here"), nil); code != http.StatusOK || body != "still here" {
+		t.Errorf("a good call after the bad input: %d %q %v", code, body, err)
+	}
+	s.checkGoroutinesSettle(baseline)
+}
