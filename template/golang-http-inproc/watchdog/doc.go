@@ -1,0 +1,34 @@
+// Package watchdog is the OpenFaaS watchdog as a library: it turns an
+// http.Handler into a function server that honours the OpenFaaS function
+// contract in the function's own process, with no second process and no
+// second HTTP hop.
+//
+// A template's main.go is one call:
+//
+//	func main() {
+//		watchdog.Main(http.HandlerFunc(function.Handle))
+//	}
+//
+// What the server does, one file per concern:
+//
+//   - config.go: the of-watchdog environment variables (exec_timeout,
+//     write_timeout, max_inflight, ...), parsed by the pure ConfigFromEnv;
+//     bad values are errors that name the variable, the value and what is
+//     accepted.
+//   - server.go: New and Serve; the handler chain is built once, at start.
+//     Each Server owns its listeners, routes and metrics, so several can run
+//     in one process; nothing is registered on http.DefaultServeMux.
+//   - health.go: /_/health, /_/ready and the lock file /tmp/.lock.
+//   - limits.go: max_inflight (429) and max_body_bytes (413).
+//   - timeout.go: exec_timeout (504 at the deadline) and panic recovery.
+//   - metrics.go: http_requests_total, http_request_duration_seconds and
+//     http_requests_in_flight on :8081/metrics.
+//   - logging.go: call ids (X-Call-Id), the access log, and Logger(ctx),
+//     whose lines carry the call id.
+//   - writer.go: the ResponseWriter every call gets; streaming still works.
+//   - shutdown.go: the drain after SIGTERM and the OnShutdown hooks.
+//   - main.go: Main, signals, exit codes, and the exec probes.
+//
+// Package watchdogtest serves a handler behind the real watchdog in tests,
+// and package handler (go-http) has the classic golang-http types.
+package watchdog
