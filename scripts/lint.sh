@@ -6,6 +6,12 @@ set -eu
 
 ACTIONLINT_PKG="github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
 GOVULNCHECK_PKG="golang.org/x/vuln/cmd/govulncheck@v1.9.0"
+# The vulnerability data, as of its commit date, from the module proxy.
+VULNDB_VERSION="v0.0.0-20261105234957-e22db6528018"
+# Standard-library findings depend on the Go that analyses: this machine's
+# 1.26.8 lacks two fixes of 1.26.10, which the golang:1.26 builder image has;
+# 1.27.3 is the newer Go the module proxy serves here.
+VULN_GOTOOLCHAIN="${VULN_GOTOOLCHAIN:-go1.27.3}"
 GO_MODULES="watchdog tests"
 ALL_CHECKS="shell actions gofmt vet vuln"
 
@@ -25,10 +31,10 @@ Checks:
   vet      go vet ./... in each Go module of: $GO_MODULES
   vuln     govulncheck ./... ($GOVULNCHECK_PKG)
            in watchdog/ and in each template as faas-cli lays it out
-           (template/<lang>/ copied to a temporary directory), against
-           \$GOVULNDB (default https://vuln.go.dev; a file:// URL works
-           offline). If the default database can't be reached the check
-           fails when \$CI is set, and is skipped with a warning otherwise.
+           (template/<lang>/ copied to a temporary directory, -tags jwt),
+           with Go \$VULN_GOTOOLCHAIN ($VULN_GOTOOLCHAIN), against \$GOVULNDB
+           or else a database built from golang.org/x/vulndb@$VULNDB_VERSION
+           (cached under ~/.cache/inproc-go).
 
 Options:
   -h, --help  show this help and exit
@@ -208,66 +214,58 @@ check_vet() {
 	return "$rc"
 }
 
-# govulncheck_in DIR LABEL runs govulncheck ./... in DIR against $vuln_db.
-# Returns 0 if nothing is found, 1 on findings or errors, and 3 if the
-# database could not be fetched.
-govulncheck_in() {
-	log "govulncheck ./... in $2"
-	vst=0
-	(cd "$1" && go run "$GOVULNCHECK_PKG" -db "$vuln_db" ./...) >"$tmp/vuln.out" 2>&1 || vst=$?
-	if [ "$vst" -ne 0 ] && grep -q '^govulncheck: fetching vulnerabilities' "$tmp/vuln.out"; then
-		sed 's/^/    /' "$tmp/vuln.out" >&2
-		return 3
+# local_vulndb prints a file:// URL of the Go vulnerability database, built
+# from the golang.org/x/vulndb module (served by the module proxy; vuln.go.dev
+# may be out of reach) with its own indexdb command, cached per version.
+local_vulndb() {
+	cache="${XDG_CACHE_HOME:-$HOME/.cache}/inproc-go/vulndb-$VULNDB_VERSION"
+	if [ ! -f "$cache/index/db.json" ]; then
+		src=$(go mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+		[ -d "$src/data/osv" ] || {
+			warn "golang.org/x/vulndb@$VULNDB_VERSION has no data/osv"
+			return 1
+		}
+		rm -rf "$cache"
+		mkdir -p "$(dirname "$cache")"
+		(cd "$tmp" && go run "golang.org/x/vulndb/cmd/indexdb@$VULNDB_VERSION" -out "$cache" -vulns "$src/data/osv") >&2 || return 1
 	fi
+	echo "file://$cache"
+}
+
+# govulncheck_in DIR LABEL [FLAGS] runs govulncheck ./... in DIR.
+govulncheck_in() {
+	log "govulncheck ${3:-}./... in $2"
+	# shellcheck disable=SC2086 # FLAGS is a word list
+	(cd "$1" && GOTOOLCHAIN=$VULN_GOTOOLCHAIN go run "$GOVULNCHECK_PKG" -db "$vuln_db" ${3:-} ./...) >"$tmp/vuln.out" 2>&1 || {
+		sed 's/^/    /' "$tmp/vuln.out"
+		return 1
+	}
 	sed 's/^/    /' "$tmp/vuln.out"
-	[ "$vst" -eq 0 ] || return 1
 }
 
 check_vuln() {
-	vuln_db=${GOVULNDB:-https://vuln.go.dev}
+	vuln_db=${GOVULNDB:-}
+	if [ -z "$vuln_db" ]; then
+		vuln_db=$(local_vulndb) || {
+			warn "could not build the vulnerability database from golang.org/x/vulndb@$VULNDB_VERSION"
+			return 1
+		}
+	fi
 	rc=0
-	set -- "watchdog|watchdog/"
+	govulncheck_in watchdog "watchdog/" || rc=1
 	for dir in template/*/; do
-		[ -f "$dir/go.mod" ] && set -- "$@" "$dir|template/$(basename "$dir")/ as faas-cli lays it out"
-	done
-	for target in "$@"; do
-		dir=${target%%|*}
-		label=${target#*|}
-		case "$dir" in
-		template/*)
-			ctx="$tmp/vuln-context"
-			rm -rf "$ctx"
-			mkdir -p "$ctx"
-			cp -R "$dir." "$ctx/"
-			dir=$ctx
-			;;
-		esac
-		st=0
-		govulncheck_in "$dir" "$label" || st=$?
-		case "$st" in
-		0) ;;
-		3)
-			if [ -n "${GOVULNDB:-}" ]; then
-				warn "the vulnerability database GOVULNDB=$vuln_db could not be read: failing"
-				return 1
-			fi
-			if [ -n "${CI:-}" ]; then
-				warn "the vulnerability database $vuln_db is unreachable, and CI is set: failing"
-				return 1
-			fi
-			warn "vuln: SKIPPED, not passed: the vulnerability database $vuln_db is unreachable (offline?)."
-			warn "vuln: set GOVULNDB to a reachable copy (https:// or file://); with CI set this fails."
-			skipped="$skipped vuln"
-			return 0
-			;;
-		*) rc=1 ;;
-		esac
+		[ -f "$dir/go.mod" ] || continue
+		ctx="$tmp/vuln-context"
+		rm -rf "$ctx"
+		mkdir -p "$ctx"
+		cp -R "$dir." "$ctx/"
+		# the jwt build is a superset of the default one
+		govulncheck_in "$ctx" "template/$(basename "$dir")/ as faas-cli lays it out" "-tags jwt " || rc=1
 	done
 	return "$rc"
 }
 
 failed=""
-skipped=""
 for c in $checks; do
 	if ! "check_$c"; then
 		failed="$failed $c"
@@ -279,8 +277,4 @@ if [ -n "$failed" ]; then
 	warn "failed checks:$failed"
 	exit 1
 fi
-if [ -n "$skipped" ]; then
-	log "lint: no check failed (${checks# }), but SKIPPED:$skipped (see the warnings above)"
-else
-	log "lint: all checks passed (${checks# })"
-fi
+log "lint: all checks passed (${checks# })"

@@ -101,7 +101,11 @@ func (a *jwtAuth) Start(ctx context.Context) error {
 		NoErrorReturnFirstHTTPReq: &noError, // a key set that can't be read stops the start
 		RefreshInterval:           jwksRefreshInterval,
 		RefreshUnknownKID:         rate.NewLimiter(rate.Every(jwksUnknownKIDRefresh), 1),
-		RateLimitWaitMax:          time.Millisecond, // never hold a call waiting for the limiter
+		// The limiter refuses at once when the next refresh is further off
+		// than this, so a call is held at most 1s. (1ms was too tight: under
+		// load the deadline passed before the limiter looked, refusing
+		// refreshes it had tokens for.)
+		RateLimitWaitMax: time.Second,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
 				logger.Error("jwt_auth: refreshing the key set failed; keeping the keys we have", slog.String("jwks_uri", u), slog.String("error", err.Error()))
