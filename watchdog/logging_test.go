@@ -200,3 +200,48 @@ func TestBufferedOutput(t *testing.T) {
 		t.Errorf("after the last flush: %q", dst.String())
 	}
 }
+
+// blockingWriter stands for a log reader that stopped reading (a full pipe).
+type blockingWriter struct {
+	release chan struct{}
+	logBuffer
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return w.logBuffer.Write(p)
+}
+
+// A stalled log reader must not stall calls while the queue has room, and
+// must lose no line once it reads again.
+func TestBufferedOutputDoesNotBlockOnASlowReader(t *testing.T) {
+	dst := &blockingWriter{release: make(chan struct{})}
+	b := newBufferedOutput(dst)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.flushEvery(ctx, time.Millisecond); close(done) }()
+
+	line := strings.Repeat("x", 99) + "\n"
+	wrote := make(chan int)
+	go func() {
+		n := 0
+		for ; n < 5000; n++ { // 500 KB, under logMaxPending
+			io.WriteString(b, line)
+		}
+		wrote <- n
+	}()
+	select {
+	case n := <-wrote:
+		if n != 5000 {
+			t.Fatalf("wrote %d lines", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Write blocked behind a stalled reader")
+	}
+	close(dst.release)
+	cancel()
+	<-done
+	if got := strings.Count(dst.String(), "\n"); got != 5000 {
+		t.Fatalf("%d lines reached the reader, want 5000", got)
+	}
+}
