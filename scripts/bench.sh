@@ -22,6 +22,8 @@ Options:
   --warmup SECS     warm-up seconds before each point, 0 for none (default 2s)
   --conns LIST      comma-separated connection counts (default 1,16,64)
   --starts N        start-to-healthy samples per variant and round (default 3)
+  --quiet-wait SECS before each point, wait up to SECS for a second of low CPU
+                    pressure from other work, 0 for no wait (default 30s)
   --smoke           quick check (about a minute with a warm build cache):
                     1 round, 1s points, 1 and 16 connections, output to a
                     temp dir; fails unless every figure was produced
@@ -118,6 +120,12 @@ while [ $# -gt 0 ]; do
 		need_value "$1" $#
 		check_seconds "$2" "$1"
 		add -warmup "$secs"
+		shift
+		;;
+	--quiet-wait)
+		need_value "$1" $#
+		check_seconds "$2" "$1"
+		add -quiet-wait "$secs"
 		shift
 		;;
 	--conns)

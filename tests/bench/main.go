@@ -41,6 +41,11 @@ type Options struct {
 	ClientCPU    string
 	KeepBinaries string
 	Command      string // the command line shown in the report
+	// Before each measured point, wait up to QuietWait for a second in
+	// which other work kept some task waiting for a CPU less than
+	// QuietPressure percent of the time (PSI); 0 disables the wait.
+	QuietWait     time.Duration
+	QuietPressure float64
 }
 
 const usageText = `Usage: bench [flags]
@@ -82,6 +87,8 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 	fs.StringVar(&o.ServerCPU, "server-cpu", "0", "CPU the containers are pinned to (podman --cpuset-cpus)")
 	fs.StringVar(&o.ClientCPU, "client-cpu", "1", "CPU wrk is pinned to (taskset -c)")
 	fs.StringVar(&o.KeepBinaries, "keep-binaries", "", "copy every variant's binaries into this directory")
+	fs.DurationVar(&o.QuietWait, "quiet-wait", 30*time.Second, "before each point, wait up to this long for the machine to be quiet (0 = don't)")
+	fs.Float64Var(&o.QuietPressure, "quiet-pressure", 5, "quiet means CPU pressure (PSI some, over 1s) below this percent")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -109,6 +116,9 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 		if !set["settle"] {
 			o.Settle = 500 * time.Millisecond
 		}
+		if !set["quiet-wait"] {
+			o.QuietWait = 0
+		}
 	}
 	var err error
 	if o.Conns, err = parseConns(conns); err != nil {
@@ -125,6 +135,8 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 		return o, fmt.Errorf("-starts %d: want 1 or more", o.Starts)
 	case o.Settle < 0:
 		return o, fmt.Errorf("-settle %s: want 0 or more", o.Settle)
+	case o.QuietWait < 0 || o.QuietPressure <= 0 || o.QuietPressure > 100:
+		return o, fmt.Errorf("-quiet-wait %s / -quiet-pressure %g: want a wait of 0 or more and a percent in (0, 100]", o.QuietWait, o.QuietPressure)
 	case o.ServerCPU == o.ClientCPU:
 		return o, fmt.Errorf("-server-cpu and -client-cpu are both %s: the server and wrk must not share a core", o.ServerCPU)
 	}
@@ -384,6 +396,15 @@ func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, 
 				return nil, fmt.Errorf("warm-up at %d connections: %w\n%s", c, err, out)
 			}
 		}
+		waited, quiet, err := waitQuiet(ctx, o.QuietWait, o.QuietPressure)
+		if err != nil {
+			return nil, err
+		}
+		figs[fmt.Sprintf("quietwait_%d", c)] = waited.Seconds()
+		if !quiet {
+			figs[fmt.Sprintf("notquiet_%d", c)] = 1
+			logf("%s at %d connections: the machine was not quiet within %s; measuring anyway", v.Key, c, o.QuietWait)
+		}
 		tree, err := processTree("/proc", pid)
 		if err != nil {
 			return nil, err
@@ -457,6 +478,33 @@ func putMemory(figs map[string]float64, prefix string, m Memory) {
 	figs[prefix+"_vmrss"] = m.VmRSS
 	figs[prefix+"_vmhwm"] = m.VmHWM
 	figs[prefix+"_procs"] = float64(m.Procs)
+}
+
+// waitQuiet waits until a one-second window has CPU pressure below limit
+// percent, for at most max; it reports how long it waited and whether the
+// machine was quiet. Without PSI, or with max 0, it returns at once.
+func waitQuiet(ctx context.Context, max time.Duration, limit float64) (time.Duration, bool, error) {
+	start := time.Now()
+	if max <= 0 {
+		return 0, true, nil
+	}
+	for {
+		p0, ok := cpuPressure()
+		if !ok {
+			return 0, true, nil
+		}
+		t0 := time.Now()
+		if err := sleep(ctx, time.Second); err != nil {
+			return 0, false, err
+		}
+		p1, _ := cpuPressure()
+		if (p1-p0)/float64(time.Since(t0).Microseconds())*100 < limit {
+			return time.Since(start), true, nil
+		}
+		if time.Since(start) >= max {
+			return time.Since(start), false, nil
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

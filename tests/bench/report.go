@@ -423,8 +423,26 @@ func pressureSummary(res *Result) string {
 	if len(ps) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("CPU pressure during the measured points (/proc/pressure/cpu, share of time some task waited for a CPU): median %.0f%%, max %.0f%% over %d points; near 0 means the machine was otherwise quiet",
-		median(ps), slices.Max(ps), len(ps))
+	var waited float64
+	notQuiet := 0
+	for _, r := range res.Rounds {
+		for _, figs := range r.Figures {
+			for _, c := range res.Options.Conns {
+				waited += figs[fmt.Sprintf("quietwait_%d", c)]
+				if figs[fmt.Sprintf("notquiet_%d", c)] > 0 {
+					notQuiet++
+				}
+			}
+		}
+	}
+	s := fmt.Sprintf("CPU pressure during the measured points (/proc/pressure/cpu, share of time some task waited for a CPU): median %.0f%%, max %.0f%% over %d points. "+
+		"It counts the two-process baseline's own two processes sharing CPU %s and the unpinned conmon, so it is not only other work",
+		median(ps), slices.Max(ps), len(ps), res.Options.ServerCPU)
+	if res.Options.QuietWait > 0 {
+		s += fmt.Sprintf("; before each point the run waited for a quiet second (pressure below %g%%), %s in all, and measured %d point(s) without one after %s",
+			res.Options.QuietPressure, time.Duration(waited*float64(time.Second)).Round(time.Second), notQuiet, res.Options.QuietWait)
+	}
+	return s
 }
 
 func joinInts(xs []int) string {
