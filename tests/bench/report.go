@@ -410,14 +410,20 @@ func writeReport(path, md string) error {
 // pressureSummary tells how much other work competed for the CPUs during the
 // measured points: the share of time some task waited for a CPU (PSI).
 func pressureSummary(res *Result) string {
+	var all []string
 	var ps []float64
-	for _, r := range res.Rounds {
-		for _, figs := range r.Figures {
+	for _, v := range res.Variants {
+		var vp []float64
+		for _, r := range res.Rounds {
 			for _, c := range res.Options.Conns {
-				if x, ok := figs[fmt.Sprintf("psi_%d", c)]; ok {
-					ps = append(ps, x)
+				if x, ok := r.Figures[v.Key][fmt.Sprintf("psi_%d", c)]; ok {
+					vp = append(vp, x)
 				}
 			}
+		}
+		if len(vp) > 0 {
+			all = append(all, fmt.Sprintf("%s %.0f%%", v.Key, median(vp)))
+			ps = append(ps, vp...)
 		}
 	}
 	if len(ps) == 0 {
@@ -435,11 +441,11 @@ func pressureSummary(res *Result) string {
 			}
 		}
 	}
-	s := fmt.Sprintf("CPU pressure during the measured points (/proc/pressure/cpu, share of time some task waited for a CPU): median %.0f%%, max %.0f%% over %d points. "+
-		"It counts the two-process baseline's own two processes sharing CPU %s and the unpinned conmon, so it is not only other work",
-		median(ps), slices.Max(ps), len(ps), res.Options.ServerCPU)
+	s := fmt.Sprintf("CPU pressure during the measured points (/proc/pressure/cpu \"some\": share of time a task waited for a CPU), median by variant: %s; max %.0f%%. "+
+		"It counts the load itself too (the two-process baseline's two processes share CPU %s; Go's extra threads; the unpinned conmon), so it is not only other work",
+		strings.Join(all, ", "), slices.Max(ps), res.Options.ServerCPU)
 	if res.Options.QuietWait > 0 {
-		s += fmt.Sprintf("; before each point the run waited for a quiet second (pressure below %g%%), %s in all, and measured %d point(s) without one after %s",
+		s += fmt.Sprintf(". Before each point the run waited for a quiet second (pressure below %g%% with the container idle): %s of waiting in all; %d point(s) measured without one after %s",
 			res.Options.QuietPressure, time.Duration(waited*float64(time.Second)).Round(time.Second), notQuiet, res.Options.QuietWait)
 	}
 	return s

@@ -31,7 +31,7 @@ func renderSVG(res *Result, rep Report) string {
 
 	const (
 		width, height            = 1000, 460
-		left, right, top, bottom = 56, 16, 78, 70
+		left, right, top, bottom = 56, 16, 100, 70
 		clip                     = 4.0 // ratios above this are drawn cut, with their value
 	)
 	ymax := 1.5
