@@ -251,7 +251,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		_ = removeLockFile(s.health.lockFile)
 		s.fnServer.Close()
 		s.metricsServer.Close()
-		return fmt.Errorf("watchdog: serving stopped: %w", err)
+		return fmt.Errorf("serving stopped: %w", err)
 	}
 }
 
@@ -261,7 +261,7 @@ func (s *Server) listen() error {
 	if s.fnListener == nil {
 		ln, err := net.Listen("tcp", ":"+strconv.Itoa(s.cfg.Port))
 		if err != nil {
-			return fmt.Errorf("watchdog: function port: %w", err)
+			return fmt.Errorf("function port: %w", err)
 		}
 		s.fnListener = ln
 	}
@@ -269,7 +269,7 @@ func (s *Server) listen() error {
 		ln, err := net.Listen("tcp", ":"+strconv.Itoa(s.cfg.MetricsPort))
 		if err != nil {
 			s.fnListener.Close()
-			return fmt.Errorf("watchdog: metrics port: %w", err)
+			return fmt.Errorf("metrics port: %w", err)
 		}
 		s.metricsListener = ln
 	}
