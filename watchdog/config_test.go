@@ -318,3 +318,21 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigMetricsPort(t *testing.T) {
+	cfg, err := ConfigFromEnv([]string{"metrics_port=9101"})
+	if err != nil || cfg.MetricsPort != 9101 {
+		t.Fatalf("metrics_port=9101: %d, %v", cfg.MetricsPort, err)
+	}
+	if cfg, _ := ConfigFromEnv(nil); cfg.MetricsPort != 8081 {
+		t.Errorf("default metrics port %d, want 8081", cfg.MetricsPort)
+	}
+	for env, want := range map[string]string{
+		"metrics_port=8080": `metrics_port="8080": want a port other than the function's (port=8080)`,
+		"metrics_port=x":    `metrics_port="x": want a TCP port from 1 to 65535`,
+	} {
+		if _, err := ConfigFromEnv([]string{env}); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", env, err, want)
+		}
+	}
+}

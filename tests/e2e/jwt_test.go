@@ -51,9 +51,10 @@ func TestJWTAuth(t *testing.T) {
 		return "Bearer " + s
 	}
 
-	port := freePort(t)
+	port, metricsPort := freePort(t), freePort(t)
 	c := container.Run(t, image, container.NoWait(), container.Args("--network", "host"),
-		container.Env("port="+strconv.Itoa(port), "jwt_auth=true", "jwt_auth_local=true",
+		container.Env("port="+strconv.Itoa(port), "metrics_port="+strconv.Itoa(metricsPort),
+			"jwt_auth=true", "jwt_auth_local=true",
 			"OPENFAAS_NAME=echo", "OPENFAAS_NAMESPACE=openfaas-fn"))
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	waitHealthy(t, c, url+"/_/health")

@@ -13,7 +13,7 @@ import (
 // environment variables as of-watchdog; tests may also build one by hand.
 type Config struct {
 	Port                int           // port: function listener (8080)
-	MetricsPort         int           // fixed at 8081, as the platform expects
+	MetricsPort         int           // metrics_port: 8081, where the platform scrapes; other values for local runs
 	ReadTimeout         time.Duration // read_timeout: http.Server.ReadTimeout (0 = none)
 	WriteTimeout        time.Duration // write_timeout: http.Server.WriteTimeout and the drain budget
 	ExecTimeout         time.Duration // exec_timeout: per-call deadline (0 = none)
@@ -78,6 +78,10 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg := DefaultConfig()
 
 	cfg.Port = p.port("port", cfg.Port)
+	cfg.MetricsPort = p.port("metrics_port", cfg.MetricsPort)
+	if cfg.MetricsPort == cfg.Port {
+		p.fail("metrics_port", fmt.Sprintf("want a port other than the function's (port=%d)", cfg.Port))
+	}
 	cfg.ExecTimeout = p.duration("exec_timeout", cfg.ExecTimeout, true)
 	// read and write timeouts follow exec_timeout unless set, so raising
 	// exec_timeout alone does what the user means.
