@@ -67,6 +67,9 @@ fi
 step "end to end (buildah + podman)"
 (cd tests && E2E=1 go test -count=1 -timeout 60m -v ./e2e/)
 
+step "benchmark smoke run (every figure produced; nothing asserted about speed)"
+sh scripts/bench.sh --smoke
+
 step "the README's demo, both ways"
 sh scripts/demo.sh --native --port 18080
 sh scripts/demo.sh --containers --port 18080
