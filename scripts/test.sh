@@ -7,7 +7,7 @@ usage() {
 usage: scripts/test.sh [--unit]
 
 Runs, in order, and stops at the first failure:
-  1. lint: shellcheck, actionlint, gofmt, go vet   (scripts/lint.sh)
+  1. lint: shellcheck, actionlint, gofmt, go vet, govulncheck (scripts/lint.sh)
   2. template copies in sync with watchdog/ and common/ (scripts/sync-templates.sh --check)
   3. unit tests with the race detector: watchdog/, tests/ (store, harness),
      then a soak smoke run (scripts/soak.sh -n 5000)
@@ -15,7 +15,9 @@ Runs, in order, and stops at the first failure:
      its function's tests, a static build
   5. end to end (skipped with --unit): installs buildah, podman, runc and
      busybox-static with apt when missing (needs root), builds each template's
-     Dockerfile unchanged with buildah, runs the images with podman, probes them
+     Dockerfile unchanged with buildah, runs the images with podman, probes them;
+     then a benchmark smoke run (scripts/bench.sh --smoke) and the demo
+     (scripts/demo.sh) natively and in containers
   --unit   stop after step 4 (no root, no containers)
 USAGE
 }
