@@ -38,7 +38,13 @@ esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-step() { printf '\n=== %s\n' "$*"; }
+steps=0
+# step announces the next step; set -e stops the script at a failing one, so
+# reaching the end means every announced step passed.
+step() {
+	steps=$((steps + 1))
+	printf '\n=== %s\n' "$*"
+}
 
 step "lint"
 sh scripts/lint.sh
@@ -63,6 +69,7 @@ for dir in template/*/; do
 done
 
 if $unit_only; then
+	printf '\nsteps: %d passed, 0 failed\n' "$steps"
 	exit 0
 fi
 
@@ -75,3 +82,5 @@ sh scripts/bench.sh --smoke
 step "the README's demo, both ways"
 sh scripts/demo.sh --native --port 18080
 sh scripts/demo.sh --containers --port 18080
+
+printf '\nsteps: %d passed, 0 failed\n' "$steps"
