@@ -120,6 +120,15 @@ show() {
 	echo
 }
 
+# shrinkwrap lays out $ctx as "faas-cli build --shrinkwrap" does: the
+# template, with the function's folder over its function/.
+shrinkwrap() {
+	ctx="$work/build-$fn"
+	rm -rf "$ctx"
+	cp -R "$dir" "$ctx"
+	cp -R "$work/$fn/." "$ctx/function/"
+}
+
 for dir in "$root"/template/*/; do
 	lang=$(basename "$dir")
 	fn="demo-$lang"
@@ -139,9 +148,7 @@ for dir in "$root"/template/*/; do
 			podman --runtime runc run -d --name "$name" --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
 				-p "127.0.0.1:$port:8080" -p 127.0.0.1:8081:8081 --read-only --tmpfs /tmp "$image" >/dev/null
 		else
-			ctx="$work/build-$fn"
-			cp -R "$dir" "$ctx"
-			cp -R "$work/$fn/." "$ctx/function/"
+			shrinkwrap
 			docker build -q -t "$image" "$ctx" >"$work/build.log" 2>&1 ||
 				{ tail -n 40 "$work/build.log" >&2; die "building $fn failed"; }
 			docker run -d --name "$name" -p "127.0.0.1:$port:8080" -p 127.0.0.1:8081:8081 \
@@ -150,10 +157,7 @@ for dir in "$root"/template/*/; do
 		"$engine" image inspect "$image" --format 'image: {{.Size}} bytes' 2>/dev/null || true
 	else
 		echo "--- build natively: the same static binary the image holds"
-		ctx="$work/build-$fn"
-		rm -rf "$ctx"
-		cp -R "$dir" "$ctx"
-		cp -R "$work/$fn/." "$ctx/function/"
+		shrinkwrap
 		(cd "$ctx/function" && go test ./...)
 		(cd "$ctx" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o handler .)
 		ls -l "$ctx/handler"
