@@ -114,7 +114,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 	}
 	if s.cfg.JWTAuth {
 		if s.newAuth == nil {
-			return nil, fmt.Errorf("jwt_auth=\"true\": this function was built without JWT support; build it with the build arg GOFLAGS=-tags=jwt (see the README)")
+			return nil, errors.New(`jwt_auth="true": this function was built without JWT support; build it with the build arg GOFLAGS=-tags=jwt (see the README)`)
 		}
 		s.auth = s.newAuth(s.cfg, s.logger)
 	}
@@ -125,7 +125,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 // build wraps h once, at start-up, so a call pays for no set-up.
 func (s *Server) build(h http.Handler) {
 	cfg := s.cfg
-	s.timeout = &execTimeout{limit: cfg.ExecTimeout, logger: s.logger}
+	s.timeout = &execTimeout{limit: cfg.ExecTimeout}
 	s.metrics = newCallMetrics(func() float64 { return float64(s.timeout.overdue.Load()) })
 	lim := &limiter{max: int64(cfg.MaxInflight)}
 

@@ -31,7 +31,6 @@ const statusClientClosed = 499
 type execTimeout struct {
 	limit   time.Duration
 	overdue atomic.Int64
-	logger  *slog.Logger
 }
 
 func (t *execTimeout) middleware(next http.Handler) http.Handler {
