@@ -47,7 +47,6 @@ func newCallMetrics(overdue func() float64) *callMetrics {
 // middleware counts every call on the function route, 429s included.
 func (m *callMetrics) middleware(writeTimeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
 		m.inflight.Add(1)
 		defer m.inflight.Add(-1)
 		rec := newRecorder(w, writeTimeout)
@@ -55,7 +54,7 @@ func (m *callMetrics) middleware(writeTimeout time.Duration, next http.Handler) 
 			// deferred so a panic that aborts the connection is still counted
 			p := m.pair(callStatus(rec, r), methodLabel(r.Method))
 			p.total.Inc()
-			p.duration.UpdateDuration(start)
+			p.duration.UpdateDuration(rec.start)
 		}()
 		next.ServeHTTP(rec, r)
 	})

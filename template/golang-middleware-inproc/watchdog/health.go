@@ -81,10 +81,11 @@ func allowGet(w http.ResponseWriter, r *http.Request) bool {
 // writeLockFile creates the lock file faas-netes' exec probe reads, readable
 // by any user because the probe may run as another uid.
 func writeLockFile(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("lock file: %w (is /tmp writable by uid %d? mount a tmpfs or emptyDir there)", err, os.Getuid())
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		err = os.WriteFile(path, nil, 0o644)
 	}
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
+	if err != nil {
 		return fmt.Errorf("lock file: %w (is /tmp writable by uid %d? mount a tmpfs or emptyDir there)", err, os.Getuid())
 	}
 	return nil

@@ -188,8 +188,7 @@ func withCallID(logger *slog.Logger, next http.Handler) http.Handler {
 // probes are not logged.
 func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec, ok := w.(*recorder)
+		rec, ok := w.(*recorder) // made by the metrics middleware, with the start time
 		if !ok {
 			rec = newRecorder(w, 0)
 			w = rec
@@ -203,7 +202,7 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", callStatus(rec, r)),
 			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", time.Since(rec.start)),
 		)
 	})
 }

@@ -14,6 +14,7 @@ import (
 // http.Flusher and http.Hijacker and has Unwrap for http.ResponseController.
 type recorder struct {
 	http.ResponseWriter
+	start  time.Time // when the call reached the watchdog, for metrics and the log
 	status int
 	bytes  int64
 	// streamWriteTimeout, when set, is granted again on each Flush, so
@@ -22,7 +23,7 @@ type recorder struct {
 }
 
 func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recorder {
-	return &recorder{ResponseWriter: w, streamWriteTimeout: streamWriteTimeout}
+	return &recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
 }
 
 func (r *recorder) WriteHeader(code int) {
