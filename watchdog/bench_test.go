@@ -2,6 +2,7 @@ package watchdog
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,7 +47,10 @@ func BenchmarkChain(b *testing.B) {
 		b.Run(bench.name, func(b *testing.B) {
 			h := bench.handler(b)
 			body := bytes.NewReader(payload)
-			req := httptest.NewRequest("POST", "/", io.NopCloser(body))
+			// net/http gives each request a cancellable context; so does this.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := httptest.NewRequestWithContext(ctx, "POST", "/", io.NopCloser(body))
 			req.ContentLength = int64(len(payload))
 			b.ReportAllocs()
 			b.ResetTimer()

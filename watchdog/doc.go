@@ -23,8 +23,10 @@
 //   - timeout.go: exec_timeout (504 at the deadline) and panic recovery.
 //   - metrics.go: http_requests_total, http_request_duration_seconds and
 //     http_requests_in_flight on :8081/metrics.
-//   - logging.go: call ids (X-Call-Id), the access log, and Logger(ctx),
-//     whose lines carry the call id.
+//   - call.go: what the watchdog keeps per call, in one allocation: its id
+//     (X-Call-Id), arrival time and recorder; it is the handler's context.
+//   - logging.go: the access log and Logger(ctx), whose lines carry the
+//     call id.
 //   - writer.go: the ResponseWriter every call gets; streaming still works.
 //   - shutdown.go: the drain after SIGTERM and the OnShutdown hooks.
 //   - main.go: Main, signals, exit codes, and the exec probes.

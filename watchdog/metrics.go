@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -45,18 +44,22 @@ func newCallMetrics(overdue func() float64) *callMetrics {
 }
 
 // middleware counts every call on the function route, 429s included.
-func (m *callMetrics) middleware(writeTimeout time.Duration, next http.Handler) http.Handler {
+func (m *callMetrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.inflight.Add(1)
 		defer m.inflight.Add(-1)
-		rec := newRecorder(w, writeTimeout)
+		rec, ok := w.(*recorder) // made by withCall, with the start time
+		if !ok {
+			rec = newRecorder(w, 0)
+			w = rec
+		}
 		defer func() {
 			// deferred so a panic that aborts the connection is still counted
 			p := m.pair(callStatus(rec, r), methodLabel(r.Method))
 			p.total.Inc()
-			p.duration.UpdateDuration(rec.start)
+			p.duration.Update(rec.finished().Sub(rec.start).Seconds())
 		}()
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(w, r)
 	})
 }
 

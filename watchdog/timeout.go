@@ -64,9 +64,9 @@ func (t *execTimeout) deadlineFor(r *http.Request) (time.Duration, error) {
 }
 
 // serve runs the handler on the connection's own goroutine under its
-// deadline. If the deadline, or the caller hanging up, comes before the
-// handler has begun its answer, expire answers in its place from the
-// context's AfterFunc, so the caller gets its 504 at the deadline.
+// deadline, counted from the call's arrival. If the deadline comes before
+// the handler has begun its answer, a timer answers in its place, so the
+// caller gets its 504 at the deadline.
 //
 // A goroutine per call, as http.TimeoutHandler uses, cost a third of the
 // throughput here (measured with wrk, one core); this costs a timer. The
@@ -75,14 +75,24 @@ func (t *execTimeout) deadlineFor(r *http.Request) (time.Duration, error) {
 // http_requests_in_flight until it returns, and its access-log line and
 // metrics are written then.
 func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler, limit time.Duration) {
-	ctx, cancel := context.WithTimeout(r.Context(), limit)
+	var gw *guardedWriter
+	var arrived time.Time
+	if c := callFrom(r.Context()); c != nil {
+		gw, arrived = &c.guard, c.rec.start // no allocation
+	} else {
+		gw, arrived = new(guardedWriter), time.Now()
+	}
+	gw.w = w
+	deadline := arrived.Add(limit)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
-	gw := &guardedWriter{w: w}
-	stop := context.AfterFunc(ctx, func() { t.expire(gw, w, r, limit) })
+	// A timer rather than context.AfterFunc(ctx): a third cheaper per call,
+	// measured. A caller who hangs up is seen by the handler through ctx.
+	timer := time.AfterFunc(time.Until(deadline), func() { t.expire(gw, w, r, limit) })
 	defer func() {
 		// Runs on panics too. Taking gw's lock waits out an expire that is
 		// writing, so nothing touches w once the handler has returned.
-		stop()
+		timer.Stop()
 		if gw.release() {
 			t.overdue.Add(-1)
 		}
@@ -95,8 +105,8 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 	}
 }
 
-// expire answers for a handler that has not begun its answer when its
-// context ends, holding gw's lock so the handler can't write meanwhile.
+// expire answers for a handler that has not begun its answer by its
+// deadline, holding gw's lock so the handler can't write meanwhile.
 func (t *execTimeout) expire(gw *guardedWriter, w http.ResponseWriter, r *http.Request, limit time.Duration) {
 	gw.mu.Lock()
 	defer gw.mu.Unlock()

@@ -137,8 +137,9 @@ func (s *Server) build(h http.Handler) {
 		// before spending time on a signature.
 		guarded = s.auth.Wrap(core)
 	}
-	function := s.metrics.middleware(cfg.WriteTimeout,
-		withCallID(s.logger,
+	arrived := func(t time.Time) { s.lastArrival.Store(t.UnixNano()) }
+	function := withCall(s.logger, cfg.WriteTimeout, arrived,
+		s.metrics.middleware(
 			withAccessLog(s.logger,
 				lim.middleware(guarded))))
 
@@ -147,7 +148,7 @@ func (s *Server) build(h http.Handler) {
 		lock = ""
 	}
 	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath,
-		function: withCallID(s.logger, core)}
+		function: withCall(s.logger, cfg.WriteTimeout, func(time.Time) {}, core)}
 
 	// A switch rather than http.ServeMux: the function sees every path as
 	// sent (no redirects for unclean paths), and nothing registered on
@@ -159,7 +160,6 @@ func (s *Server) build(h http.Handler) {
 		case "/_/ready":
 			s.health.serveReady(w, r)
 		default:
-			s.lastArrival.Store(time.Now().UnixNano())
 			function.ServeHTTP(w, r)
 		}
 	})

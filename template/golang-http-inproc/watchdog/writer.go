@@ -15,6 +15,7 @@ import (
 type recorder struct {
 	http.ResponseWriter
 	start  time.Time // when the call reached the watchdog, for metrics and the log
+	end    time.Time // when the call was done; see finished
 	status int
 	bytes  int64
 	// streamWriteTimeout, when set, is granted again on each Flush, so
@@ -24,6 +25,15 @@ type recorder struct {
 
 func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recorder {
 	return &recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
+}
+
+// finished returns when the call was done, reading the clock once for the
+// access log and the metrics alike.
+func (r *recorder) finished() time.Time {
+	if r.end.IsZero() {
+		r.end = time.Now()
+	}
+	return r.end
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -49,11 +59,18 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) { return copyPooled(r,
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // copyPooled copies src to w's Write through a pooled buffer.
-func copyPooled(w io.Writer, src io.Reader) (int64, error) {
+func copyPooled[W io.Writer](w W, src io.Reader) (int64, error) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	return io.CopyBuffer(struct{ io.Writer }{w}, src, *buf) // hides ReadFrom: no recursion
+	return io.CopyBuffer(writeOnly[W]{w}, src, *buf)
 }
+
+// writeOnly hides w's ReadFrom from io.CopyBuffer, so copyPooled doesn't
+// recurse. Holding only a pointer, it converts to io.Writer without an
+// allocation, which struct{ io.Writer } costs.
+type writeOnly[W io.Writer] struct{ w W }
+
+func (o writeOnly[W]) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 func (r *recorder) Flush() {
 	if r.status == 0 {

@@ -1,0 +1,72 @@
+package watchdog
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// CallIDHeader carries the call id set by the gateway, kept end to end.
+const CallIDHeader = "X-Call-Id"
+
+type callKey struct{}
+
+// call is what the watchdog keeps for one call, in one allocation: its id,
+// the recorder its answer goes through and, under exec_timeout, the guard
+// around the handler's writer. It is also the context the handler sees, so
+// CallID and Logger find it in one lookup. Measured here, folding these
+// together took a dozen allocations off every call.
+type call struct {
+	context.Context // the request's own
+	id              string
+	logger          *slog.Logger
+	rec             recorder
+	guard           guardedWriter // used by execTimeout only
+	// Backing arrays for the X-Call-Id values set on the request and the
+	// response: each header gets its own, so neither allocates.
+	requestID, responseID [1]string
+}
+
+func (c *call) Value(key any) any {
+	if key == (callKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// callFrom returns the call whose context is ctx, or nil outside one.
+func callFrom(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+// CallID returns the call id of the request whose context is ctx, or "".
+func CallID(ctx context.Context) string {
+	if c := callFrom(ctx); c != nil {
+		return c.id
+	}
+	return ""
+}
+
+// withCall starts the watchdog's record of a call: the time it arrived, its
+// id (the caller's X-Call-Id or a new one, on the request the handler sees
+// and on the response), and the recorder every later step writes through.
+func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived func(time.Time), next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{Context: r.Context(), logger: logger}
+		c.rec = recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
+		arrived(c.rec.start)
+		c.id = r.Header.Get(CallIDHeader)
+		if c.id == "" {
+			c.id = uuid.NewString()
+			c.requestID[0] = c.id
+			r.Header[CallIDHeader] = c.requestID[:]
+		}
+		c.responseID[0] = c.id
+		w.Header()[CallIDHeader] = c.responseID[:]
+		next.ServeHTTP(&c.rec, r.WithContext(c))
+	})
+}
