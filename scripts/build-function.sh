@@ -125,13 +125,8 @@ if [ -z "$out" ]; then
 	out="$(mktemp -d "${TMPDIR:-/tmp}/build-function.XXXXXX")"
 else
 	[ ! -e "$out" ] || die "build dir '$out' already exists"
-	mkdir -p "$out"
 fi
-
-# "dir/." copies the contents, dotfiles included, with GNU and busybox cp.
-cp -R "$template/." "$out/" || die "copying template into $out failed"
-mkdir -p "$out/function"
-cp -R "$handler/." "$out/function/" || die "copying handler into $out/function failed"
+sh "$repo_root/scripts/shrinkwrap.sh" "$template" "$handler" "$out" || die "laying out the build dir $out failed"
 
 echo "build-function: building $tag from $out" >&2
 eval "set -- $extra"

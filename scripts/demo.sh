@@ -125,8 +125,7 @@ show() {
 shrinkwrap() {
 	ctx="$work/build-$fn"
 	rm -rf "$ctx"
-	cp -R "$dir" "$ctx"
-	cp -R "$work/$fn/." "$ctx/function/"
+	sh "$root/scripts/shrinkwrap.sh" "$dir" "$work/$fn" "$ctx"
 }
 
 for dir in "$root"/template/*/; do

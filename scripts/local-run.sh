@@ -63,9 +63,9 @@ command -v go >/dev/null 2>&1 || die "Go is needed; none on PATH"
 name=$(basename "$(cd "$handler" && pwd)")
 ctx="build/$name"
 rm -rf "$ctx"
-mkdir -p "$ctx"
-cp -R "$root/template/$lang/." "$ctx/"
-cp -R "$handler/." "$ctx/function/"
+sh "$root/scripts/shrinkwrap.sh" "$root/template/$lang" "$handler" "$ctx"
+# A vendored function (see vendor-function.sh) brings vendor/ inside
+# function/; the workspace looks for it at the top, as in the Dockerfile.
 if [ -d "$ctx/function/vendor" ]; then mv "$ctx/function/vendor" "$ctx/vendor"; fi
 (cd "$ctx" && CGO_ENABLED=0 go build -trimpath -o handler .)
 echo "local-run: $name on http://127.0.0.1:$port (metrics :8081/metrics); Ctrl-C to stop" >&2

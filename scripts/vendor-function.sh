@@ -94,11 +94,8 @@ ctx="$(mktemp -d "${TMPDIR:-/tmp}/vendor-function.XXXXXX")"
 trap 'rm -rf "$ctx"' EXIT
 trap 'exit 1' INT TERM
 
-# "dir/." copies the contents, dotfiles included. The handler's old vendor/
-# is left out: it is what this script replaces.
-cp -R "$template/." "$ctx/" || die "copying template into $ctx failed"
-mkdir -p "$ctx/function"
-cp -R "$handler/." "$ctx/function/" || die "copying handler into $ctx/function failed"
+# The handler's old vendor/ is left out: it is what this script replaces.
+sh "$(dirname "$0")/shrinkwrap.sh" "$template" "$handler" "$ctx" || die "laying out the build context in $ctx failed"
 rm -rf "$ctx/function/vendor" "$ctx/vendor"
 
 echo "vendor-function: go work vendor for $handler ($lang)" >&2
