@@ -159,12 +159,8 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 		h = ch.Handler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec, ok := w.(*recorder) // made by withCall, with the start time
-		if !ok {
-			rec = newRecorder(w, 0)
-			w = rec
-		}
-		next.ServeHTTP(w, r)
+		rec := recorderOf(w)
+		next.ServeHTTP(rec, r)
 		ctx := r.Context()
 		if !h.Enabled(ctx, slog.LevelInfo) || strings.HasPrefix(r.UserAgent(), "kube-probe") {
 			return

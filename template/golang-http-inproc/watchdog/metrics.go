@@ -48,18 +48,14 @@ func (m *callMetrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.inflight.Add(1)
 		defer m.inflight.Add(-1)
-		rec, ok := w.(*recorder) // made by withCall, with the start time
-		if !ok {
-			rec = newRecorder(w, 0)
-			w = rec
-		}
+		rec := recorderOf(w)
 		defer func() {
 			// deferred so a panic that aborts the connection is still counted
 			p := m.pair(callStatus(rec, r), methodLabel(r.Method))
 			p.total.Inc()
 			p.duration.Update(rec.finished().Sub(rec.start).Seconds())
 		}()
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(rec, r)
 	})
 }
 

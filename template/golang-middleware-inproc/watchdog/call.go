@@ -17,8 +17,9 @@ type callKey struct{}
 // call is what the watchdog keeps for one call, in one allocation: its id,
 // the recorder its answer goes through and, under exec_timeout, the guard
 // around the handler's writer. It is also the context the handler sees, so
-// CallID and Logger find it in one lookup. Measured here, folding these
-// together took a dozen allocations off every call.
+// CallID and Logger find it in one lookup. One allocation instead of one
+// each is a measured part of what took the chain from 34 allocations per
+// call to 24 (BenchmarkChain).
 type call struct {
 	context.Context // the request's own
 	id              string
