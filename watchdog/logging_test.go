@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,23 +184,56 @@ func TestNewLoggerFormats(t *testing.T) {
 }
 
 func TestBufferedOutput(t *testing.T) {
-	var dst logBuffer
-	b := newBufferedOutput(&dst)
+	var dst countingWriter
+	b := newBufferedOutput(&dst, 200*time.Millisecond)
 	io.WriteString(b, "line 1\n")
-	if dst.String() != "" {
-		t.Error("written through before a flush")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { b.flushEvery(ctx, 10*time.Millisecond); close(done) }()
-	waitFor(t, time.Second, "periodic flush", func() bool { return dst.String() == "line 1\n" })
 	io.WriteString(b, "line 2\n")
-	cancel()
-	<-done
-	if dst.String() != "line 1\nline 2\n" {
-		t.Errorf("after the last flush: %q", dst.String())
+	if dst.String() != "" {
+		t.Error("written through before the flush interval")
+	}
+	waitFor(t, 2*time.Second, "the timed flush", func() bool { return dst.String() == "line 1\nline 2\n" })
+	if n := dst.writes(); n != 1 {
+		t.Errorf("%d writes for one batch, want 1", n)
+	}
+
+	// Nothing queued: nothing armed, so an idle function is never woken.
+	time.Sleep(3 * 200 * time.Millisecond)
+	if n := dst.writes(); n != 1 {
+		t.Errorf("%d writes with nothing queued, want still 1", n)
+	}
+
+	io.WriteString(b, "line 3\n")
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if dst.String() != "line 1\nline 2\nline 3\n" {
+		t.Errorf("after Flush: %q", dst.String())
 	}
 }
+
+// A batch that reaches logFlushSize is written at once, not at the interval.
+func TestBufferedOutputWritesAFullBatchAtOnce(t *testing.T) {
+	var dst countingWriter
+	b := newBufferedOutput(&dst, time.Hour)
+	line := strings.Repeat("x", 1023) + "\n"
+	for range logFlushSize / len(line) {
+		io.WriteString(b, line)
+	}
+	waitFor(t, 2*time.Second, "a full batch written", func() bool { return len(dst.String()) == logFlushSize })
+}
+
+// countingWriter is a logBuffer that counts its writes.
+type countingWriter struct {
+	logBuffer
+	n atomic.Int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(1)
+	return w.logBuffer.Write(p)
+}
+
+func (w *countingWriter) writes() int64 { return w.n.Load() }
 
 // blockingWriter stands for a log reader that stopped reading (a full pipe).
 type blockingWriter struct {
@@ -216,10 +250,7 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 // must lose no line once it reads again.
 func TestBufferedOutputDoesNotBlockOnASlowReader(t *testing.T) {
 	dst := &blockingWriter{release: make(chan struct{})}
-	b := newBufferedOutput(dst)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { b.flushEvery(ctx, time.Millisecond); close(done) }()
+	b := newBufferedOutput(dst, time.Millisecond)
 
 	line := strings.Repeat("x", 99) + "\n"
 	wrote := make(chan int)
@@ -239,8 +270,9 @@ func TestBufferedOutputDoesNotBlockOnASlowReader(t *testing.T) {
 		t.Fatal("Write blocked behind a stalled reader")
 	}
 	close(dst.release)
-	cancel()
-	<-done
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if got := strings.Count(dst.String(), "\n"); got != 5000 {
 		t.Fatalf("%d lines reached the reader, want 5000", got)
 	}

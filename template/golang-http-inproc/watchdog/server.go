@@ -109,7 +109,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 		}
 	}
 	if s.logger == nil {
-		s.logOut = newBufferedOutput(os.Stderr)
+		s.logOut = newBufferedOutput(os.Stderr, logFlushInterval)
 		s.logger = newLogger(s.logOut, s.cfg.LogFormat)
 	}
 	if s.cfg.JWTAuth {
@@ -201,10 +201,7 @@ func (s *Server) Logger() *slog.Logger { return s.logger }
 // shutdown.go) and returns. Start-up failures (a port in use, an unwritable
 // lock file) are returned, as is a drain that had to cut calls off.
 func (s *Server) Serve(ctx context.Context) error {
-	flushCtx, stopFlush := context.WithCancel(context.Background())
-	defer stopFlush()
 	if s.logOut != nil {
-		go s.logOut.flushEvery(flushCtx, logFlushInterval)
 		defer s.logOut.Flush()
 	}
 	for _, w := range s.cfg.Warnings() {
