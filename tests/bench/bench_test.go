@@ -95,6 +95,29 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+func TestWakeups(t *testing.T) {
+	proc := t.TempDir()
+	for tid, n := range map[string]string{"10": "7", "15": "5"} {
+		dir := filepath.Join(proc, "10", "task", tid)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		status := "Name:\thandler\nvoluntary_ctxt_switches:\t" + n + "\nnonvoluntary_ctxt_switches:\t99\n"
+		if err := os.WriteFile(filepath.Join(dir, "status"), []byte(status), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := wakeups(proc, []int{10}); err != nil || got != 12 {
+		t.Fatalf("wakeups = %v, %v; want 12 (7 + 5, nonvoluntary ignored)", got, err)
+	}
+	if _, err := wakeups(proc, []int{11}); err == nil {
+		t.Fatal("want an error for a process without threads")
+	}
+	if _, err := parseSwitches([]byte("Name:\tx\n")); err == nil {
+		t.Fatal("want an error when voluntary_ctxt_switches is missing")
+	}
+}
+
 // A fake procfs: 10 -> 11 -> 13, 10 -> 12; 20 is unrelated.
 func TestProcessTreeAndCPU(t *testing.T) {
 	proc := t.TempDir()
@@ -236,6 +259,18 @@ func TestSummarizeAndTargets(t *testing.T) {
 	}
 	if nb := notBeaten(res, rep, "middleware"); len(nb) != 0 {
 		t.Fatalf("middleware should beat twoproc everywhere, not on %v", nb)
+	}
+	// Ties: none beats the baseline, but both at zero (the floor) does.
+	for _, tc := range []struct {
+		template, baseline float64
+		beaten             bool
+	}{{0, 0, true}, {1, 1, false}, {1, 0, false}, {0, 1, true}} {
+		rep["middleware"]["idle_wakeups"] = Stat{Median: tc.template}
+		rep["twoproc"]["idle_wakeups"] = Stat{Median: tc.baseline}
+		nb := notBeaten(res, rep, "middleware")
+		if beaten := len(nb) == 0; beaten != tc.beaten {
+			t.Errorf("wakeups %v against %v: not beaten on %v, want beaten=%v", tc.template, tc.baseline, nb, tc.beaten)
+		}
 	}
 	missed := missedTargets(res, rep)
 	// 1.10 and 1.12 meet every size and memory target but RssAnon after load

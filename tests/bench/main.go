@@ -451,9 +451,29 @@ func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, 
 		}
 	}
 
-	if err := sleep(ctx, o.Settle); err != nil {
+	// Idle wakeups are counted over the second half of the quiet spell after
+	// the load, past the last batch of log lines and the runtime's own
+	// after-work (measured: a few wakeups in the first 100-200 ms).
+	if err := sleep(ctx, o.Settle/2); err != nil {
 		return nil, err
 	}
+	tree, err := processTree("/proc", pid)
+	if err != nil {
+		return nil, err
+	}
+	woken0, err := wakeups("/proc", tree)
+	if err != nil {
+		return nil, err
+	}
+	quietFrom := time.Now()
+	if err := sleep(ctx, o.Settle-o.Settle/2); err != nil {
+		return nil, err
+	}
+	woken1, err := wakeups("/proc", tree)
+	if err != nil {
+		return nil, err
+	}
+	figs["idle_wakeups"] = (woken1 - woken0) / time.Since(quietFrom).Seconds()
 	loaded, err := readMemory(ctx, running.Name, pid)
 	if err != nil {
 		return nil, err

@@ -333,6 +333,46 @@ func cpuTicks(pids []int) (float64, error) {
 	return sum, nil
 }
 
+// wakeups sums the voluntary context switches of every thread of pids, read
+// from proc (procfs): a thread counts one each time it sleeps after having
+// been woken. Over an idle spell it shows what wakes a process that has
+// nothing to do: tickers, timers, a runtime polling.
+func wakeups(proc string, pids []int) (float64, error) {
+	var sum float64
+	for _, p := range pids {
+		tasks, err := filepath.Glob(filepath.Join(proc, strconv.Itoa(p), "task", "*", "status"))
+		if err != nil {
+			return 0, err
+		}
+		if len(tasks) == 0 {
+			return 0, fmt.Errorf("%s/%d/task: no threads", proc, p)
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				return 0, err
+			}
+			n, err := parseSwitches(b)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", t, err)
+			}
+			sum += n
+		}
+	}
+	return sum, nil
+}
+
+// parseSwitches reads voluntary_ctxt_switches from a status file.
+func parseSwitches(b []byte) (float64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if key, val, ok := strings.Cut(sc.Text(), ":"); ok && key == "voluntary_ctxt_switches" {
+			return strconv.ParseFloat(strings.TrimSpace(val), 64)
+		}
+	}
+	return 0, errors.New("voluntary_ctxt_switches missing")
+}
+
 // userHZ is the unit of /proc/PID/stat's CPU times on Linux.
 const userHZ = 100
 
