@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -568,4 +569,42 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A second SIGTERM exits at once with code 1, but the log lines queued
+// before it (the call, the start of the drain) still reach stderr.
+func TestSecondSignalKeepsQueuedLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the integration binary")
+	}
+	p := startFn(t, buildIntegration(t), "healthcheck_interval=10s")
+	res, err := http.Post(p.url+"/", "text/plain", strings.NewReader("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	// Both signals well inside the log batch's 100ms, so nothing was
+	// flushed on its own yet.
+	for range 2 {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := p.wait(5 * time.Second); code != 1 {
+		t.Errorf("exit code after a second SIGTERM = %d, want 1", code)
+	}
+	records, text := p.logRecords()
+	var msgs []string
+	for _, r := range records {
+		msgs = append(msgs, fmt.Sprint(r["msg"]))
+	}
+	for _, want := range []string{"call", "shutdown: health answers 503; still serving while endpoints update"} {
+		if !slices.Contains(msgs, want) {
+			t.Errorf("log line %q lost at the second signal; logged: %q", want, msgs)
+		}
+	}
+	if !slices.ContainsFunc(text, func(l string) bool { return strings.Contains(l, "second signal") }) {
+		t.Errorf("no 'second signal' line in %q", text)
+	}
 }

@@ -141,6 +141,20 @@ func (b *bufferedOutput) Flush() error {
 	return err
 }
 
+// flushLogs writes the queued log lines before the process exits at once,
+// waiting at most a second for a log reader that has stopped reading.
+func (s *Server) flushLogs() {
+	if s.logOut == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() { _ = s.logOut.Flush(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+}
+
 // withAccessLog writes one line per call: method, path (never the query,
 // which may hold secrets), status, bytes, duration and call id. Kubernetes
 // probes are not logged.

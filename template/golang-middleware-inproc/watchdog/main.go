@@ -65,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer, h http.Handler, opts []Option)
 	// instead of one per call. Process-wide, so set here, before serving.
 	uuid.EnableRandPool()
 
-	ctx, stop := signalContext(stderr)
+	ctx, stop := signalContext(stderr, s.flushLogs)
 	defer stop()
 	if err := s.Serve(ctx); err != nil {
 		fmt.Fprintf(stderr, "watchdog: %v\n", err)
@@ -75,8 +75,8 @@ func run(args []string, stdout, stderr io.Writer, h http.Handler, opts []Option)
 }
 
 // signalContext is done at the first SIGTERM or SIGINT; a second one exits
-// the process at once, for an impatient Ctrl-C.
-func signalContext(stderr io.Writer) (context.Context, func()) {
+// the process at once, for an impatient Ctrl-C, after beforeExit.
+func signalContext(stderr io.Writer, beforeExit func()) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
@@ -89,6 +89,7 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 		if sig, ok = <-signals; !ok {
 			return
 		}
+		beforeExit()
 		fmt.Fprintf(stderr, "watchdog: second signal (%s): exiting now\n", sig)
 		os.Exit(1)
 	}()
