@@ -59,7 +59,7 @@ type FunctionHandler interface {
 type HandlerFunc func(Request) (Response, error)
 
 func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		status := http.StatusBadRequest
 		if watchdog.IsBodyTooLarge(err) {
@@ -96,4 +96,24 @@ func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(res.Body)
+}
+
+// maxPresize bounds what a declared Content-Length reserves up front, so a
+// caller can't make the function hold memory for a body it never sends.
+const maxPresize = 1 << 20
+
+// readBody reads the whole body. A declared Content-Length sizes the buffer
+// once, where io.ReadAll grows it from 512 bytes: for a 16 KiB body 13
+// allocations and 37 KB became 1 and 16 KB (BenchmarkHandlerFuncBody). A
+// body shorter than declared is an error, as it is from net/http.
+func readBody(r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 || n > maxPresize {
+		return io.ReadAll(r.Body)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
