@@ -372,7 +372,7 @@ func runUnderLoad(t *testing.T, bin string, spec loadRun) *loadResult {
 }
 
 // waitLog waits until the process has logged a line containing s (the
-// watchdog flushes its log every 100ms).
+// watchdog writes a batch of log lines 100ms after its first).
 func waitLog(t *testing.T, p *fnProcess, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -293,7 +293,7 @@ func expect(t *testing.T, res response, status int, body string) {
 }
 
 // waitLogs waits up to 2s for the container's logs to hold every want (the
-// watchdog flushes its log buffer every 100ms) and returns the logs.
+// watchdog writes a batch of log lines 100ms after its first) and returns the logs.
 func waitLogs(t *testing.T, c *container.Container, want ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
