@@ -101,6 +101,7 @@ const (
 func newBufferedOutput(w io.Writer, interval time.Duration) *bufferedOutput {
 	b := &bufferedOutput{out: w, interval: interval}
 	b.room = sync.NewCond(&b.mu)
+	// Made disarmed; Write arms it for the first line of each batch.
 	b.flusher = time.AfterFunc(time.Hour, func() { _ = b.Flush() })
 	b.flusher.Stop()
 	return b
