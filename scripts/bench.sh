@@ -12,8 +12,9 @@ Usage: $(basename "$0") [options]
 
 Builds four echo images (bare net/http, golang-middleware-inproc,
 golang-http-inproc, a two-process reverse-proxy baseline) and measures
-binary and image size, memory idle and after load, start to healthy, and
-wrk throughput and p50/p99 latency, in interleaved rounds. Writes
+binary and image size, memory idle and after load, idle thread wakeups,
+start to healthy, and wrk throughput and p50/p99 latency, in interleaved
+rounds. Writes
 docs/benchmark.md and docs/benchmark.svg (or to --out).
 
 Options:
