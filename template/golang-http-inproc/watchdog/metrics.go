@@ -62,12 +62,16 @@ func (m *callMetrics) middleware(next http.Handler) http.Handler {
 // callStatus is the status a call is counted and logged with: the one sent,
 // or statusClientClosed when the caller went away before any answer began,
 // whether or not the handler then returned (net/http's implicit 200 reaches
-// no one).
+// no one). Decided once, after the handler, so the access log and the
+// metrics can't disagree about a caller leaving in between.
 func callStatus(rec *recorder, r *http.Request) int {
-	if rec.status == 0 && r.Context().Err() != nil {
-		return statusClientClosed
+	if rec.outcome == 0 {
+		rec.outcome = rec.statusCode()
+		if rec.status == 0 && r.Context().Err() != nil {
+			rec.outcome = statusClientClosed
+		}
 	}
-	return rec.statusCode()
+	return rec.outcome
 }
 
 // pair finds the series for a code and method, creating it once.

@@ -14,10 +14,11 @@ import (
 // http.Flusher and http.Hijacker and has Unwrap for http.ResponseController.
 type recorder struct {
 	http.ResponseWriter
-	start  time.Time // when the call reached the watchdog, for metrics and the log
-	end    time.Time // when the call was done; see finished
-	status int
-	bytes  int64
+	start   time.Time // when the call reached the watchdog, for metrics and the log
+	end     time.Time // when the call was done; see finished
+	status  int
+	outcome int // the status counted and logged; see callStatus
+	bytes   int64
 	// streamWriteTimeout, when set, is granted again on each Flush, so
 	// write_timeout cuts a stalled stream but not one still making progress.
 	streamWriteTimeout time.Duration
