@@ -5,18 +5,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/inproc-go/templates/watchdog"
+	"github.com/inproc-go/templates/watchdog/watchdogtest"
 )
 
 func TestHandlerFunc(t *testing.T) {
@@ -150,48 +148,6 @@ func TestReadBody(t *testing.T) {
 	}
 }
 
-// startWatchdog serves f behind the watchdog on 127.0.0.1 and returns its URL.
-func startWatchdog(t *testing.T, cfg watchdog.Config, h http.Handler) string {
-	t.Helper()
-	fn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.LockFile = filepath.Join(t.TempDir(), ".lock")
-	cfg.HealthcheckInterval = 20 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- watchdog.Serve(ctx, h, watchdog.WithConfig(cfg), watchdog.WithListeners(fn, metrics),
-			watchdog.WithLogger(slog.New(slog.DiscardHandler)))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	url := "http://" + fn.Addr().String()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		res, err := http.Get(url + "/_/health")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return url
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("watchdog not healthy within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // max_body_bytes through the whole chain: a declared oversized body is
 // refused before the function runs, a chunked one when the adapter reads it.
 func TestMaxBodyBytesThroughWatchdog(t *testing.T) {
@@ -205,9 +161,7 @@ func TestMaxBodyBytesThroughWatchdog(t *testing.T) {
 		deadline.Store(ok)
 		return Response{Body: req.Body}, nil
 	})
-	cfg := watchdog.DefaultConfig()
-	cfg.MaxBodyBytes = limit
-	url := startWatchdog(t, cfg, f)
+	url := watchdogtest.New(t, f, "max_body_bytes="+strconv.Itoa(limit)).URL
 
 	tests := []struct {
 		name  string
