@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
 // probeClient asks for health without keep-alive and never via a proxy:
@@ -36,10 +37,11 @@ type Running struct {
 // /_/health answers 200 (the bare server answers every path 200), with the
 // time from launching "podman run" to that first 200.
 func startContainer(ctx context.Context, cs *containers, v *Variant, name, serverCPU string, timeout time.Duration) (*Running, time.Duration, error) {
-	port, err := freePort()
+	ports, err := freeport.Get(1)
 	if err != nil {
 		return nil, 0, err
 	}
+	port := ports[0]
 	r := &Running{Name: name, Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	args := []string{"run", "-d", "--name", name, "--label", BenchLabel + "=1",
 		"--cpuset-cpus", serverCPU,
@@ -90,15 +92,6 @@ func startContainer(ctx context.Context, cs *containers, v *Variant, name, serve
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // checkEcho makes one call and checks the variant echoes the body, so every

@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/inproc-go/templates/tests/internal/container"
+	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
 // TestJWTAuth builds a template with the jwt build tag and runs it with
@@ -51,7 +52,11 @@ func TestJWTAuth(t *testing.T) {
 		return "Bearer " + s
 	}
 
-	port, metricsPort := freePort(t), freePort(t)
+	ports, err := freeport.Get(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, metricsPort := ports[0], ports[1]
 	c := container.Run(t, image, container.NoWait(), container.Args("--network", "host"),
 		container.Env("port="+strconv.Itoa(port), "metrics_port="+strconv.Itoa(metricsPort),
 			"jwt_auth=true", "jwt_auth_local=true",
@@ -123,16 +128,6 @@ func startIssuer(t *testing.T, addr, kid string, key *ecdsa.PrivateKey) string {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return issuer
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitHealthy polls url (the container shares the host network, so the

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
 type envFlags []string
@@ -276,14 +277,11 @@ func format(v float64, unit string) string {
 
 // start runs the binary on free ports and waits until /_/health answers 200.
 func start(o options, dir string) (*fn, error) {
-	port, err := freePort()
+	ports, err := freeport.Get(2)
 	if err != nil {
 		return nil, err
 	}
-	metricsPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port, metricsPort := ports[0], ports[1]
 	f := &fn{
 		url:        "http://127.0.0.1:" + strconv.Itoa(port),
 		metricsURL: "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics",
@@ -333,15 +331,6 @@ func start(o options, dir string) (*fn, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // logTail is the end of the process's log, for failure messages.

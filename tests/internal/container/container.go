@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
 // Ports the function image listens on inside the container.
@@ -151,14 +152,9 @@ func uniqueName(testName string) string {
 // freePorts asks the kernel for two distinct free loopback ports.
 func freePorts(t testing.TB) (int, int) {
 	t.Helper()
-	var ports [2]int
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+	ports, err := freeport.Get(2)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports[0], ports[1]
 }
