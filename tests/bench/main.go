@@ -55,9 +55,9 @@ golang-http-inproc, a two-process reverse-proxy baseline), all echoing the
 request body, and measures binary and image size, memory idle and after
 load, thread wakeups while idle, time from "podman run" to the first
 /_/health 200, and wrk throughput and p50/p99 latency at each connection
-count. Rounds interleave the variants
-(order rotated each round); every figure is also given as a ratio to bare
-net/http in the same round, and the report shows medians.
+count. Rounds interleave the variants (order rotated each round); every
+figure is also given as a ratio to bare net/http in the same round, and the
+report shows medians.
 
 Writes benchmark.md and benchmark.svg to -out (default: the repository's
 docs/; with -smoke: a new temp dir). Needs root, podman, buildah, wrk,
