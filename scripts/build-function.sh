@@ -10,6 +10,7 @@ Usage: $(basename "$0") -l LANG -h HANDLER_DIR -t IMAGE_TAG [options] [-- BUILDA
 Copies template/LANG/ into a fresh build dir, overlays HANDLER_DIR onto its
 function/ folder (template files the handler does not replace stay), then runs
   buildah bud --isolation chroot --layers --pull=never -t IMAGE_TAG ...
+with --build-arg ADDITIONAL_PACKAGE= first, as faas-cli passes it.
 On success the build dir is printed on stdout; build output goes to stderr.
 
 Options:
@@ -41,7 +42,8 @@ out=""
 repo_root=""
 # POSIX sh has no arrays: buildah's extra arguments are collected as one
 # string of single-quoted words and expanded with eval just before the call.
-extra=""
+# faas-cli always passes ADDITIONAL_PACKAGE (empty unless stack.yaml sets it).
+extra="--build-arg 'ADDITIONAL_PACKAGE='"
 quote() {
 	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
 }

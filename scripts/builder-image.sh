@@ -1,11 +1,11 @@
 #!/bin/sh
 # Builds a local stand-in for the official Go builder image from this
-# machine's own Go toolchain, because base images cannot be pulled here.
-# It is tagged with the name the templates' GO_IMAGE build-arg defaults to,
-# so "FROM golang:1.26" resolves from local storage.
+# machine's own Go toolchain, for machines that cannot pull base images.
+# It has a local name of its own, never that of the official image: builds
+# name it with --build-arg GO_IMAGE=localhost/inproc-go/golang:local.
 set -eu
 
-DEFAULT_IMAGE="docker.io/library/golang:1.26"
+DEFAULT_IMAGE="localhost/inproc-go/golang:local"
 LABEL_KEY="io.inproc-go.builder.go-version"
 
 usage() {

@@ -12,7 +12,7 @@ VULNDB_VERSION="v0.0.0-20261105234957-e22db6528018"
 # 1.26.8 lacks two fixes of 1.26.10, which the golang:1.26 builder image has;
 # 1.27.3 is the newer Go the module proxy serves here.
 VULN_GOTOOLCHAIN="${VULN_GOTOOLCHAIN:-go1.27.3}"
-GO_MODULES="watchdog tests"
+GO_MODULES="watchdog scripts tests"
 ALL_CHECKS="shell actions gofmt vet vuln"
 
 usage() {
@@ -74,6 +74,10 @@ done
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# govulncheck builds each template, which downloads the SDK module.
+case " $checks " in
+*" vuln "*) [ -n "${INPROC_SDK_PROXY:-}" ] || exec sh scripts/sdk.sh run -- sh scripts/lint.sh "$@" ;;
+esac
 
 log() { printf '==> %s\n' "$*"; }
 warn() { printf 'lint: %s\n' "$*" >&2; }

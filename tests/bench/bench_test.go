@@ -217,7 +217,7 @@ func TestParseFlags(t *testing.T) {
 // fakeResult is two rounds of made-up figures for every variant.
 func fakeResult() *Result {
 	o := Options{Rounds: 2, Conns: []int{1, 16}, Duration: time.Second, Warmup: time.Second, Starts: 1,
-		GoImage: "golang:1.26", ServerCPU: "0", ClientCPU: "1", Command: "scripts/bench.sh --smoke"}
+		GoImage: "localhost/inproc-go/golang:local", ServerCPU: "0", ClientCPU: "1", Command: "scripts/bench.sh --smoke"}
 	res := &Result{Options: o, Variants: variants(), Started: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
 	scale := map[string]float64{"bare": 1, "middleware": 1.1, "http": 1.12, "twoproc": 2}
 	for r := 0; r < 2; r++ {

@@ -84,7 +84,7 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 	fs.BoolVar(&o.Smoke, "smoke", false, "quick check: 1 round, 1s points, 1 and 16 connections, output to a temp dir;\nfails unless every figure was produced")
 	fs.StringVar(&o.Out, "out", "", "output directory (default: REPO/docs, or a temp dir with -smoke)")
 	fs.StringVar(&o.Repo, "repo", "", "repository root (default: found above the working directory)")
-	fs.StringVar(&o.GoImage, "go-image", "golang:1.26", "GO_IMAGE build arg: the builder image")
+	fs.StringVar(&o.GoImage, "go-image", "localhost/inproc-go/golang:local", "GO_IMAGE build arg: the builder image (scripts/builder-image.sh makes it)")
 	fs.StringVar(&o.ServerCPU, "server-cpu", "0", "CPU the containers are pinned to (podman --cpuset-cpus)")
 	fs.StringVar(&o.ClientCPU, "client-cpu", "1", "CPU wrk is pinned to (taskset -c)")
 	fs.StringVar(&o.KeepBinaries, "keep-binaries", "", "copy every variant's binaries into this directory")

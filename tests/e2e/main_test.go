@@ -10,7 +10,8 @@ import (
 	"github.com/inproc-go/templates/tests/internal/container"
 )
 
-// TestMain prepares the tools and the local Go builder image once per run.
+// TestMain prepares the tools and the local Go builder image once per run,
+// and checks that the SDK's module proxy is on GOPROXY for the builds.
 // With E2E=1 a setup failure fails the run instead of skipping tests, so a
 // broken harness cannot pass CI silently.
 func TestMain(m *testing.M) {

@@ -117,7 +117,7 @@ func TestPrivateModule(t *testing.T) {
 	builder := filepath.Join(tmp, "builder")
 	ca := filepath.Join(builder, "proxy-ca.pem")
 	writeFile(t, ca, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: proxy.Certificate().Raw})))
-	writeFile(t, filepath.Join(builder, "Containerfile"), "FROM golang:1.26\nCOPY proxy-ca.pem /etc/ssl/certs/e2e-proxy-ca.pem\n")
+	writeFile(t, filepath.Join(builder, "Containerfile"), "FROM "+container.BuilderImage+"\nCOPY proxy-ca.pem /etc/ssl/certs/e2e-proxy-ca.pem\n")
 	container.BuildDir(t, builder, goImage)
 
 	// Go (1.26) matches a netrc machine against host:port when the proxy

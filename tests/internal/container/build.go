@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func TryBuildFunction(t testing.TB, f Function) (string, error) {
 	args := []string{filepath.Join(root, "scripts", "build-function.sh"),
 		"-r", root, "-l", f.Lang, "-h", f.Handler, "-t", f.Tag,
 		"-o", filepath.Join(t.TempDir(), "build")}
-	for _, a := range withProxy(f.BuildArgs) {
+	for _, a := range withDefaults(f.BuildArgs) {
 		args = append(args, "-b", a)
 	}
 	for _, s := range f.Secrets {
@@ -58,7 +59,7 @@ func TryBuildFunction(t testing.TB, f Function) (string, error) {
 func BuildDir(t testing.TB, dir, tag string, buildArgs ...string) string {
 	t.Helper()
 	args := []string{"bud", "--isolation", "chroot", "--layers", "--pull=never", "-t", tag}
-	for _, a := range withProxy(buildArgs) {
+	for _, a := range withDefaults(buildArgs) {
 		args = append(args, "--build-arg", a)
 	}
 	out, err := run(t, "buildah", append(args, dir)...)
@@ -68,19 +69,22 @@ func BuildDir(t testing.TB, dir, tag string, buildArgs ...string) string {
 	return out
 }
 
-// withProxy passes the caller's GOPROXY into the build unless the test set
-// one, so builds use the same module proxy as the host.
-func withProxy(buildArgs []string) []string {
-	proxy := os.Getenv("GOPROXY")
-	if proxy == "" {
-		return buildArgs
+// withDefaults adds the build args a test did not set: the local builder
+// image as GO_IMAGE, and the caller's GOPROXY (which Setup made sure puts
+// the SDK's own proxy first), as a user behind a module proxy builds.
+func withDefaults(buildArgs []string) []string {
+	out := append([]string(nil), buildArgs...)
+	defaults := []string{"GO_IMAGE=" + BuilderImage}
+	if proxy := os.Getenv("GOPROXY"); proxy != "" {
+		defaults = append(defaults, "GOPROXY="+proxy)
 	}
-	for _, a := range buildArgs {
-		if strings.HasPrefix(a, "GOPROXY=") {
-			return buildArgs
+	for _, d := range defaults {
+		name, _, _ := strings.Cut(d, "=")
+		if !slices.ContainsFunc(buildArgs, func(a string) bool { return strings.HasPrefix(a, name+"=") }) {
+			out = append(out, d)
 		}
 	}
-	return append(append([]string(nil), buildArgs...), "GOPROXY="+proxy)
+	return out
 }
 
 // run runs a build command and returns its combined output; builds are

@@ -36,17 +36,21 @@ func TestUniqueName(t *testing.T) {
 	}
 }
 
-func TestWithProxy(t *testing.T) {
+func TestWithDefaults(t *testing.T) {
+	builder := "GO_IMAGE=" + BuilderImage
 	t.Setenv("GOPROXY", "http://proxy.invalid")
-	if got := withProxy([]string{"A=1"}); !slices.Equal(got, []string{"A=1", "GOPROXY=http://proxy.invalid"}) {
-		t.Errorf("proxy not added: %v", got)
-	}
-	if got := withProxy([]string{"GOPROXY=off"}); !slices.Equal(got, []string{"GOPROXY=off"}) {
-		t.Errorf("explicit GOPROXY overridden: %v", got)
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"A=1"}, []string{"A=1", builder, "GOPROXY=http://proxy.invalid"}},
+		{[]string{"GOPROXY=off"}, []string{"GOPROXY=off", builder}},
+		{[]string{"GO_IMAGE=mine"}, []string{"GO_IMAGE=mine", "GOPROXY=http://proxy.invalid"}},
+	} {
+		if got := withDefaults(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("withDefaults(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 	t.Setenv("GOPROXY", "")
-	if got := withProxy(nil); len(got) != 0 {
-		t.Errorf("proxy added without GOPROXY: %v", got)
+	if got := withDefaults(nil); !slices.Equal(got, []string{builder}) {
+		t.Errorf("withDefaults(nil) without GOPROXY = %q, want only %q", got, builder)
 	}
 }
 

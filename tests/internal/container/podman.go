@@ -60,19 +60,33 @@ var repoRoot = sync.OnceValues(func() (string, error) {
 // working directory (go test runs in the package directory).
 func RepoRoot() (string, error) { return repoRoot() }
 
+// BuilderImage is the local Go builder image that Setup makes from this
+// machine's toolchain (scripts/builder-image.sh), passed to every build as
+// GO_IMAGE. Its name is its own, never the official image's.
+const BuilderImage = "localhost/inproc-go/golang:local"
+
 // Setup installs the missing tools and builds the local Go builder image.
 // Meant for TestMain: it prints script output to stderr and returns an error
 // instead of skipping, because a broken harness must fail the run.
+//
+// The templates require the SDK module by version, which no public proxy
+// serves yet: builds need the repository's own proxy, so Setup fails unless
+// the tests run under "scripts/sdk.sh run" (scripts/test.sh does that).
 func Setup() error {
 	root, err := RepoRoot()
 	if err != nil {
 		return err
 	}
-	for _, script := range []string{"install-tools.sh", "builder-image.sh"} {
-		cmd := exec.Command("sh", filepath.Join(root, "scripts", script))
+	proxy := os.Getenv("INPROC_SDK_PROXY")
+	if proxy == "" || !strings.HasPrefix(os.Getenv("GOPROXY"), proxy) {
+		return errors.New("the SDK module proxy is not running: run the tests as " +
+			"scripts/sdk.sh run -- go test ... (scripts/test.sh does)")
+	}
+	for _, script := range [][]string{{"install-tools.sh"}, {"builder-image.sh", BuilderImage}} {
+		cmd := exec.Command("sh", append([]string{filepath.Join(root, "scripts", script[0])}, script[1:]...)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("scripts/%s: %w", script, err)
+			return fmt.Errorf("scripts/%s: %w", script[0], err)
 		}
 	}
 	for _, tool := range []string{"buildah", "podman", "runc"} {

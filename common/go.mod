@@ -1,3 +1,0 @@
-module handler
-
-go 1.25

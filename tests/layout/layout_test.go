@@ -1,0 +1,213 @@
+// Package layout checks each template as a function author meets it,
+// without containers: the folder "faas-cli new" makes is a Go module that
+// tests, vets and tidies on its own, and the build context "faas-cli build"
+// lays out builds and runs the function's tests, whatever the author did to
+// the example test.
+package layout
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/inproc-go/templates/tests/internal/container"
+	"github.com/inproc-go/templates/tests/internal/fnfolder"
+)
+
+// requireProxy skips t unless the SDK's module proxy is on GOPROXY, and
+// fails it under CI, where scripts/test.sh always provides one.
+func requireProxy(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("INPROC_SDK_PROXY") == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("INPROC_SDK_PROXY is not set: run the tests through scripts/test.sh")
+		}
+		t.Skip("needs the SDK's module proxy: run as scripts/sdk.sh run -- go test ./layout/")
+	}
+	root, err := container.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// goCmd runs go in dir, outside any workspace above it, and returns its
+// combined output.
+func goCmd(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustGo(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := goCmd(t, dir, args...)
+	if err != nil {
+		t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
+	}
+	return out
+}
+
+// testResults runs go test -json in dir and returns each test's final
+// action (pass, fail, skip) and the output of the run.
+func testResults(t *testing.T, dir string) (map[string]string, string, error) {
+	t.Helper()
+	out, err := goCmd(t, dir, "test", "-count=1", "-json", "./...")
+	results := map[string]string{}
+	var text strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		var ev struct{ Action, Test, Output string }
+		if json.Unmarshal([]byte(line), &ev) != nil {
+			text.WriteString(line + "\n") // build errors are not JSON
+			continue
+		}
+		text.WriteString(ev.Output)
+		if ev.Test != "" && (ev.Action == "pass" || ev.Action == "fail" || ev.Action == "skip") {
+			results[ev.Test] = ev.Action
+		}
+	}
+	return results, text.String(), err
+}
+
+// TestNewFolderIsAModule: in the folder faas-cli new makes, go test, go vet
+// and go mod tidy work as in any Go module, the example tests run and pass,
+// and tidy changes nothing.
+func TestNewFolderIsAModule(t *testing.T) {
+	root := requireProxy(t)
+	for _, lang := range fnfolder.Langs {
+		t.Run(lang, func(t *testing.T) {
+			hello := filepath.Join(fnfolder.New(t, root, lang, "hello"), "hello")
+			results, out, err := testResults(t, hello)
+			if err != nil {
+				t.Fatalf("go test ./... in the new folder: %v\n%s", err, out)
+			}
+			for _, name := range []string{"TestStubEchoesBody", "TestStubBehindWatchdog"} {
+				if results[name] != "pass" {
+					t.Errorf("example test %s: %q, want pass (is stubSHA256 in handler_test.go the hash of handler.go?)\n%s", name, results[name], out)
+				}
+			}
+			mustGo(t, hello, "vet", "./...")
+			before := readAll(t, hello, "go.mod", "go.sum")
+			mustGo(t, hello, "mod", "tidy")
+			if after := readAll(t, hello, "go.mod", "go.sum"); after != before {
+				t.Errorf("go mod tidy changed the new folder's go.mod/go.sum:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+// TestTemplateIsTidy: each template's own go.mod and go.sum are what go mod
+// tidy makes of them in the build context, default and jwt builds alike.
+func TestTemplateIsTidy(t *testing.T) {
+	root := requireProxy(t)
+	for _, lang := range fnfolder.Langs {
+		t.Run(lang, func(t *testing.T) {
+			ctx := shrinkwrap(t, root, lang, filepath.Join(root, "template", lang, "function"))
+			before := readAll(t, ctx, "go.mod", "go.sum")
+			mustGo(t, ctx, "mod", "tidy")
+			if after := readAll(t, ctx, "go.mod", "go.sum"); after != before {
+				t.Errorf("go mod tidy changed template/%s's go.mod/go.sum (run scripts/sdk.sh bump, which tidies every pin):\nbefore:\n%s\nafter:\n%s", lang, before, after)
+			}
+		})
+	}
+}
+
+// TestBuildContext builds each template as faas-cli build lays it out, for
+// the folder as faas-cli new made it and after each edit of an author's
+// first hour: the build runs the folder's tests and fails, naming the test,
+// only when one of the author's own tests fails.
+func TestBuildContext(t *testing.T) {
+	root := requireProxy(t)
+	for _, lang := range fnfolder.Langs {
+		edits := append([]fnfolder.Edit{{Name: "as faas-cli new made it", Answer: "Body: hello"}}, fnfolder.Edits(lang)...)
+		edits = append(edits, fnfolder.Edit{
+			// What go get writes when a dependency needs a newer Go.
+			Name:   "go line at the toolchain's own version",
+			Files:  map[string]string{"go.mod": goModAt(t, root, lang, strings.TrimPrefix(runtime.Version(), "go"))},
+			Answer: "Body: hello",
+		}, fnfolder.Edit{
+			// A folder from the classic templates: go.mod with no requirement.
+			Name:   "classic folder, go.mod without the SDK",
+			Files:  map[string]string{"go.mod": "module handler/function\n\ngo 1.25\n"},
+			Remove: []string{"go.sum"},
+			Answer: "Body: hello",
+		})
+		for _, e := range edits {
+			t.Run(lang+"/"+e.Name, func(t *testing.T) {
+				hello := filepath.Join(fnfolder.New(t, root, lang, "hello"), "hello")
+				e.Apply(t, hello)
+				ctx := shrinkwrap(t, root, lang, hello)
+				results, out, err := testResults(t, filepath.Join(ctx, "function"))
+				if e.Fails != "" {
+					if err == nil || results[e.Fails] != "fail" {
+						t.Fatalf("go test passed or did not fail %s (results %v):\n%s", e.Fails, results, out)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("go test in the build context: %v\n%s", err, out)
+				}
+				for name, action := range results {
+					if action == "skip" && !strings.Contains(out, "handler.go is yours now") {
+						t.Errorf("%s skipped without saying why:\n%s", name, out)
+					}
+				}
+				mustGo(t, ctx, "vet", "./...")
+				mustGo(t, ctx, "vet", "-tags", "jwt", "./...")
+				mustGo(t, ctx, "build", "-trimpath", "-ldflags", "-s -w", "-o", "handler", ".")
+			})
+		}
+	}
+}
+
+// shrinkwrap lays out the build context as faas-cli build does, with
+// scripts/shrinkwrap.sh, then raises go.work's go line as the Dockerfile
+// does (go work use).
+func shrinkwrap(t *testing.T, root, lang, handler string) string {
+	t.Helper()
+	ctx := filepath.Join(t.TempDir(), "build")
+	cmd := exec.Command("sh", filepath.Join(root, "scripts", "shrinkwrap.sh"), filepath.Join(root, "template", lang), handler, ctx)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("shrinkwrap.sh: %v\n%s", err, out)
+	}
+	mustGo(t, ctx, "work", "use")
+	return ctx
+}
+
+// goModAt is the template stub's go.mod with its go line set to version.
+func goModAt(t *testing.T, root, lang, version string) string {
+	t.Helper()
+	mod, err := os.ReadFile(filepath.Join(root, "template", lang, "function", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(mod), "\n") {
+		if strings.HasPrefix(line, "go ") {
+			line = "go " + version + "\n"
+		}
+		out.WriteString(line)
+	}
+	return out.String()
+}
+
+func readAll(t *testing.T, dir string, names ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, name := range names {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("--- " + name + "\n" + string(data))
+	}
+	return b.String()
+}
