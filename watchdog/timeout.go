@@ -217,8 +217,39 @@ func (g *guardedWriter) WriteHeader(code int) {
 	if g.abandoned {
 		return
 	}
+	if informational(code) && !g.started {
+		g.informational(code)
+		return
+	}
 	g.begin()
 	g.w.WriteHeader(code)
+}
+
+// informational sends a 1xx with the handler's headers as they are now, as
+// net/http does, without beginning the answer: the handler still owes its
+// final status, and the watchdog may still answer 504. The headers are taken
+// back out of w's map afterwards, so a 504 never carries them. The caller
+// holds mu.
+func (g *guardedWriter) informational(code int) {
+	dst := g.w.Header()
+	var before http.Header // dst's own values of the keys the handler set
+	for k, v := range g.header {
+		if old, ok := dst[k]; ok {
+			if before == nil {
+				before = make(http.Header)
+			}
+			before[k] = old
+		}
+		dst[k] = v
+	}
+	g.w.WriteHeader(code)
+	for k := range g.header {
+		if old, ok := before[k]; ok {
+			dst[k] = old
+		} else {
+			delete(dst, k)
+		}
+	}
 }
 
 func (g *guardedWriter) Write(p []byte) (int, error) {
@@ -259,8 +290,42 @@ func (g *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(g.w).Hijack()
 }
 
-// Unwrap is deliberately absent: http.ResponseController must go through the
-// lock too, which it does via Flush/FlushError and Hijack above.
+// The deadlines and full duplex pass through under the lock, refused once
+// the watchdog has answered: the connection is no longer the handler's. A
+// deadline set before then holds for the watchdog's 504 too, which is
+// written on the same connection.
+
+func (g *guardedWriter) SetReadDeadline(deadline time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned {
+		return errAbandoned
+	}
+	return http.NewResponseController(g.w).SetReadDeadline(deadline)
+}
+
+func (g *guardedWriter) SetWriteDeadline(deadline time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned {
+		return errAbandoned
+	}
+	return http.NewResponseController(g.w).SetWriteDeadline(deadline)
+}
+
+func (g *guardedWriter) EnableFullDuplex() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned {
+		return errAbandoned
+	}
+	return http.NewResponseController(g.w).EnableFullDuplex()
+}
+
+// Unwrap is deliberately absent: everything that reaches w must go through
+// the lock, so each http.ResponseController feature has its own method above
+// (TestGuardedWriterCoversResponseController fails when Go adds one). The
+// deprecated http.CloseNotifier is not passed on; r.Context() says the same.
 
 // withRecover answers 500 to a panicking call if nothing was sent yet, logs
 // the stack with the call id, and keeps the process alive. The limiter slot

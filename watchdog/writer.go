@@ -11,17 +11,20 @@ import (
 
 // recorder is the ResponseWriter every call gets: it notes the status and the
 // bytes written for metrics and logs, and keeps streaming working: it is an
-// http.Flusher and http.Hijacker and has Unwrap for http.ResponseController.
+// http.Flusher and http.Hijacker and has Unwrap for http.ResponseController,
+// which reaches net/http's read and write deadlines and full duplex.
 type recorder struct {
 	http.ResponseWriter
 	start   time.Time // when the call reached the watchdog, for metrics and the log
 	end     time.Time // when the call was done; see finished
-	status  int
-	outcome int // the status counted and logged; see callStatus
+	status  int       // the final status, once sent; never a 1xx but 101
+	outcome int       // the status counted and logged; see callStatus
 	bytes   int64
 	// streamWriteTimeout, when set, is granted again on each Flush, so
-	// write_timeout cuts a stalled stream but not one still making progress.
+	// write_timeout cuts a stalled stream but not one still making progress;
+	// not once the handler has set a write deadline of its own.
 	streamWriteTimeout time.Duration
+	ownDeadline        bool // the handler set its write deadline itself
 }
 
 func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recorder {
@@ -47,10 +50,17 @@ func (r *recorder) finished() time.Time {
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
+	if r.status == 0 && !informational(code) {
 		r.status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
+}
+
+// informational reports whether code is a 1xx that net/http sends ahead of
+// the answer (103 Early Hints, 100 Continue): the handler still owes its
+// final status. 101 Switching Protocols is final, as net/http treats it.
+func informational(code int) bool {
+	return code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
@@ -82,15 +92,29 @@ type writeOnly[W io.Writer] struct{ w W }
 
 func (o writeOnly[W]) Write(p []byte) (int, error) { return o.w.Write(p) }
 
-func (r *recorder) Flush() {
+func (r *recorder) Flush() { _ = r.FlushError() }
+
+// FlushError is what http.ResponseController.Flush calls: a caller gone
+// mid-stream is reported to the handler.
+func (r *recorder) FlushError() error {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
 	rc := http.NewResponseController(r.ResponseWriter)
-	if r.streamWriteTimeout > 0 {
+	if r.streamWriteTimeout > 0 && !r.ownDeadline {
 		_ = rc.SetWriteDeadline(time.Now().Add(r.streamWriteTimeout))
 	}
-	_ = rc.Flush()
+	return rc.Flush()
+}
+
+// SetWriteDeadline hands the write deadline to the handler: Flush no longer
+// grants write_timeout again, which would cut short a longer deadline.
+func (r *recorder) SetWriteDeadline(deadline time.Time) error {
+	err := http.NewResponseController(r.ResponseWriter).SetWriteDeadline(deadline)
+	if err == nil {
+		r.ownDeadline = true
+	}
+	return err
 }
 
 func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
