@@ -10,7 +10,9 @@ Usage: $(basename "$0") -l LANG -h HANDLER_DIR -t IMAGE_TAG [options] [-- BUILDA
 Copies template/LANG/ into a fresh build dir, overlays HANDLER_DIR onto its
 function/ folder (template files the handler does not replace stay), then runs
   buildah bud --isolation chroot --layers --pull=never -t IMAGE_TAG ...
-with --build-arg ADDITIONAL_PACKAGE= first, as faas-cli passes it.
+with --build-arg ADDITIONAL_PACKAGE= first, as faas-cli passes it, and
+--platform linux/<this machine's arch>, which sets TARGETOS and TARGETARCH
+as BuildKit does.
 On success the build dir is printed on stdout; build output goes to stderr.
 
 Options:
@@ -130,8 +132,9 @@ else
 fi
 sh "$repo_root/scripts/shrinkwrap.sh" "$template" "$handler" "$out" || die "laying out the build dir $out failed"
 
-echo "build-function: building $tag from $out" >&2
+arch=$(buildah info --format '{{.host.arch}}') || die "buildah info failed"
+echo "build-function: building $tag (linux/$arch) from $out" >&2
 eval "set -- $extra"
-buildah bud --isolation chroot --layers --pull=never -t "$tag" "$@" "$out" >&2 ||
+buildah bud --isolation chroot --layers --pull=never --platform "linux/$arch" -t "$tag" "$@" "$out" >&2 ||
 	die "buildah bud failed for $tag (build dir: $out)"
 echo "$out"

@@ -3,6 +3,8 @@
 # "faas-cli new" does), build it, run it, invoke it, then stop it with
 # SIGTERM and show the drain. Builds the real image when buildah and podman
 # (or Docker) are there, else the same static binary natively with Go.
+# The SDK module comes from the repository's own module proxy
+# (scripts/sdk.sh), as it would from a company's module proxy.
 set -eu
 
 usage() {
@@ -12,6 +14,10 @@ usage: scripts/demo.sh [--native | --containers] [--port PORT] [--keep DIR]
 For each template under template/: scaffold a function "demo-<lang>" in a
 work folder, build it, run it on 127.0.0.1:PORT (default 8080; metrics on
 8081), invoke it, print health, readiness and metrics, then SIGTERM it.
+Builds get the SDK module from scripts/sdk.sh's proxy, first on GOPROXY.
+Container builds use a local Go builder image made from this machine's Go,
+passed as GO_IMAGE=localhost/inproc-go/golang:local (podman); with Docker
+they use the template's default builder image.
 
   --native      build and run the static binary with Go (no containers)
   --containers  build the image from the template's Dockerfile with buildah
@@ -63,6 +69,8 @@ if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then die "--port '$port': want a 
 root=$(cd "$(dirname "$0")/.." && pwd)
 command -v go >/dev/null 2>&1 || die "Go is needed (https://go.dev/dl/); none on PATH"
 command -v curl >/dev/null 2>&1 || die "curl is needed to invoke the function"
+[ -n "${INPROC_SDK_PROXY:-}" ] || exec sh "$root/scripts/sdk.sh" run -- sh "$root/scripts/demo.sh" "$@"
+builder=localhost/inproc-go/golang:local
 
 engine=""
 pick_engine() {
@@ -114,8 +122,16 @@ wait_healthy() {
 	done
 }
 
+# show prints a command as it can be pasted into a shell, then runs it.
 show() {
-	printf '\n$ %s\n' "$*"
+	printf '\n$'
+	for arg in "$@"; do
+		case "$arg" in
+		*[!A-Za-z0-9_./:=@%+-]* | '') printf " '%s'" "$(printf '%s' "$arg" | sed "s/'/'\\\\''/g")" ;;
+		*) printf ' %s' "$arg" ;;
+		esac
+	done
+	printf '\n'
 	"$@"
 	echo
 }
@@ -134,21 +150,28 @@ for dir in "$root"/template/*/; do
 	printf '\n=== %s: faas-cli new --lang %s %s\n' "$lang" "$lang" "$fn"
 	rm -rf "${work:?}/$fn"
 	cp -R "$dir/function" "$work/$fn"
+	echo "$fn/ holds handler.go, its example test, go.mod and go.sum: a Go module of its own"
 
 	if [ "$mode" = containers ]; then
 		image="localhost/$fn:latest"
 		name="$fn-$$"
 		echo "--- build (the template's Dockerfile, unchanged) with $engine"
 		if [ "$engine" = podman ]; then
-			sh "$root/scripts/builder-image.sh" >"$work/build.log" 2>&1 ||
+			echo "making the local builder image $builder from this machine's Go (once: about 20s)"
+			sh "$root/scripts/builder-image.sh" "$builder" >"$work/build.log" 2>&1 ||
 				{ cat "$work/build.log" >&2; die "making the local builder image failed"; }
-			sh "$root/scripts/build-function.sh" -l "$lang" -h "$work/$fn" -t "$image" -o "$work/build-$fn" >"$work/build.log" 2>&1 ||
+			echo "building $image (the first build downloads modules and compiles: up to a minute)"
+			sh "$root/scripts/build-function.sh" -l "$lang" -h "$work/$fn" -t "$image" -o "$work/build-$fn" \
+				-b "GO_IMAGE=$builder" -b "GOPROXY=$GOPROXY" >"$work/build.log" 2>&1 ||
 				{ tail -n 40 "$work/build.log" >&2; die "building $fn failed"; }
 			podman --runtime runc run -d --name "$name" --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
 				-p "127.0.0.1:$port:8080" -p 127.0.0.1:8081:8081 --read-only --tmpfs /tmp "$image" >/dev/null
 		else
 			shrinkwrap
-			docker build -q -t "$image" "$ctx" >"$work/build.log" 2>&1 ||
+			echo "building $image (the first build downloads modules and compiles: up to a minute)"
+			# --network host: the SDK's proxy listens on this machine's loopback.
+			docker build -q --network host --build-arg ADDITIONAL_PACKAGE= --build-arg "GOPROXY=$GOPROXY" \
+				-t "$image" "$ctx" >"$work/build.log" 2>&1 ||
 				{ tail -n 40 "$work/build.log" >&2; die "building $fn failed"; }
 			docker run -d --name "$name" -p "127.0.0.1:$port:8080" -p 127.0.0.1:8081:8081 \
 				--read-only --tmpfs /tmp "$image" >/dev/null
@@ -156,7 +179,9 @@ for dir in "$root"/template/*/; do
 		"$engine" image inspect "$image" --format 'image: {{.Size}} bytes' 2>/dev/null || true
 	else
 		echo "--- build natively: the same static binary the image holds"
+		echo "(the first build downloads modules and compiles: up to a minute)"
 		shrinkwrap
+		(cd "$ctx" && go work use)
 		(cd "$ctx/function" && go test ./...)
 		(cd "$ctx" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o handler .)
 		ls -l "$ctx/handler"
@@ -194,7 +219,11 @@ cat <<NEXT
 === What to try next
 - With faas-cli:  faas-cli template pull https://github.com/inproc-go/templates
                   faas-cli new --lang golang-middleware-inproc my-fn
-                  faas-cli up -f my-fn.yml
+                  faas-cli up -f stack.yaml
+  (until the SDK module is published, builds need its proxy: README,
+  "Where the SDK module comes from")
+- In the function's folder, as in any Go module:
+                  cd my-fn && go test ./... && go vet ./...
 - Run your handler locally with the same watchdog:
                   scripts/local-run.sh -l golang-middleware-inproc -h ./my-fn
 - Try the limits: max_inflight=1, exec_timeout=2s, log_format=json (README:

@@ -41,7 +41,8 @@ Commands:
   run [-addr A] -- COMMAND [ARG...]
                      serve it while COMMAND runs with GOPROXY (the proxy, then
                      the usual one), GONOSUMDB and INPROC_SDK_PROXY (the URL)
-                     set; exit with COMMAND's status
+                     set; exit with COMMAND's status (SIGTERM is passed on;
+                     Ctrl-C reaches COMMAND from the terminal)
   help               show this text
 
 Flags:

@@ -170,6 +170,11 @@ func (r *repo) bump(next string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "sdk: %s: %s -> %s\n", p.dir, p.version, next)
 	}
+	// A version once downloaded is never fetched again: a module cache that
+	// already holds another next (an earlier bump, undone) gives its hashes.
+	if err := r.check(io.Discard); err != nil {
+		return fmt.Errorf("after bumping to %s: %w\n(the module cache may hold an older %s: bump to a higher version)", next, err, next)
+	}
 	return nil
 }
 

@@ -139,7 +139,9 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 // runWith serves the proxy while argv runs with GOPROXY (the proxy first,
 // then the usual one), GONOSUMDB and INPROC_SDK_PROXY (the URL alone) set,
-// and returns argv's exit status. SIGINT and SIGTERM are passed on to it.
+// and returns argv's exit status. SIGTERM is passed on to it; SIGINT is
+// not, since a terminal's Ctrl-C reaches the whole process group already,
+// and a second one would tell a function to exit at once.
 func (r *repo) runWith(addr string, argv []string, stderr io.Writer) error {
 	p, err := r.startProxy(addr, io.Discard)
 	if err != nil {
@@ -151,8 +153,9 @@ func (r *repo) runWith(addr string, argv []string, stderr io.Writer) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), proxyEnv(p.url)...)
 	cmd.Env = append(cmd.Env, "INPROC_SDK_PROXY="+p.url)
+	signal.Ignore(os.Interrupt)
 	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(signals, syscall.SIGTERM)
 	defer signal.Stop(signals)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", argv[0], err)
