@@ -25,6 +25,7 @@ type Config struct {
 	LogFormat           string        // log_format: "text" or "json"
 	LogCallID           bool          // log_callid / log_call_id: accepted; call ids are always logged
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
+	StartTimeout        time.Duration // start_timeout: bound on the start hooks together (10s), see lifecycle.go
 
 	JWTAuth           bool   // jwt_auth: require an OpenFaaS IAM token on every call
 	JWTAuthDebug      bool   // jwt_auth_debug: log why a call was denied
@@ -43,6 +44,11 @@ const (
 	timeoutHeadroom    = 100 * time.Millisecond
 	defaultLockFile    = "/tmp/.lock"
 
+	// defaultStartTimeout bounds the start hooks. faas-netes' default probes
+	// restart a pod whose /_/health fails for about this long anyway; the
+	// bound makes the failure say which hook hung.
+	defaultStartTimeout = 10 * time.Second
+
 	// kubernetesGracePeriod is the terminationGracePeriodSeconds faas-netes CE
 	// leaves at its default; a drain longer than this is cut by SIGKILL.
 	kubernetesGracePeriod = 30 * time.Second
@@ -60,6 +66,7 @@ func DefaultConfig() Config {
 		HealthcheckInterval: io,
 		LogFormat:           "text",
 		LockFile:            defaultLockFile,
+		StartTimeout:        defaultStartTimeout,
 		JWTIssuer:           gatewayIssuer,
 	}
 }
@@ -98,6 +105,7 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg.LogCallID = p.boolean("log_call_id", false)
 	cfg.LogCallID = p.boolean("log_callid", cfg.LogCallID)
 	cfg.ReadyPath = p.path("ready_path")
+	cfg.StartTimeout = p.duration("start_timeout", cfg.StartTimeout, false)
 	cfg.LogFormat = p.oneOf("log_format", cfg.LogFormat, "text", "json")
 	cfg.JWTAuth = p.boolean("jwt_auth", false)
 	cfg.JWTAuthDebug = p.boolean("jwt_auth_debug", false)

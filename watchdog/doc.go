@@ -28,7 +28,9 @@
 //   - logging.go: the access log and Logger(ctx), whose lines carry the
 //     call id.
 //   - writer.go: the ResponseWriter every call gets; streaming still works.
-//   - shutdown.go: the drain after SIGTERM and the OnShutdown hooks.
+//   - shutdown.go: the drain after SIGTERM and the shutdown hooks.
+//   - lifecycle.go: start hooks, readiness checks and shutdown hooks, as
+//     Options and as registrations from a function package's init.
 //   - main.go: Main, signals, exit codes, and the exec probes.
 //
 // Package watchdogtest serves a handler behind the real watchdog in tests,

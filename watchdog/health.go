@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,7 +19,8 @@ type health struct {
 	lockFile  string      // "" when suppress_lock is set
 	limiter   *limiter
 	readyPath string
-	function  http.Handler // the call chain ready_path is dispatched to
+	function  http.Handler                  // the call chain ready_path is dispatched to
+	checks    []func(context.Context) error // WithReadiness, see lifecycle.go
 }
 
 // live is true while serving and the lock file, if any, is still there:
@@ -54,6 +56,19 @@ func (h *health) serveReady(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	case h.limiter.full():
 		w.WriteHeader(http.StatusTooManyRequests)
+	default:
+		h.serveFunctionReady(w, r)
+	}
+}
+
+// serveFunctionReady answers what the function's own readiness says: its
+// checks' reason for a 503, then ready_path's answer.
+func (h *health) serveFunctionReady(w http.ResponseWriter, r *http.Request) {
+	if err := h.functionReady(r.Context()); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	switch {
 	case h.readyPath != "":
 		// Asked in-process, as a GET for ready_path without the query string;
 		// the handler's status and body are the answer.

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/google/uuid"
+
+	"github.com/inproc-go/templates/watchdog/internal/hooks"
 )
 
 // errSignal is the cause of a shutdown that a signal started.
@@ -29,9 +31,15 @@ var errSignal = errors.New("signal")
 //   - with -run-healthcheck, it exits 0 if the lock file exists, else 1.
 //
 // The first SIGTERM or SIGINT starts the drain; a second exits at once.
-// Exit codes: 0 after a clean drain, 1 for a failure while serving or a drain
-// that cut calls off, 2 for bad configuration or arguments.
+// Exit codes: 0 after a clean drain, 1 for a failure while serving (a start
+// hook's included) or a drain that cut calls off, 2 for bad configuration or
+// arguments.
+//
+// Main also runs the hooks registered with OnStart, OnReady and OnShutdown.
 func Main(h http.Handler, opts ...Option) {
+	// The hooks the function package registered from init come first, so
+	// the template's own options (WithAuth) keep their place after them.
+	opts = append(registered(hooks.Take()), opts...)
 	os.Exit(run(os.Args, os.Stdout, os.Stderr, h, opts))
 }
 

@@ -26,9 +26,10 @@ type Server struct {
 	metrics    *callMetrics
 	timeout    *execTimeout
 	newAuth    func(Config, *slog.Logger) Authenticator
-	auth       Authenticator // nil unless jwt_auth
-	hooks      []func(context.Context) error
+	auth       Authenticator                 // nil unless jwt_auth
+	hooks      []func(context.Context) error // shutdown hooks
 	hookMax    time.Duration
+	life       lifecycle // start hooks and readiness checks
 
 	fnListener, metricsListener net.Listener
 
@@ -71,13 +72,7 @@ func WithListeners(function, metrics net.Listener) Option {
 	}
 }
 
-// OnShutdown registers a cleanup hook (close pools, flush buffers) that runs
-// after the drain, with a context that ends after the cleanup timeout.
-func OnShutdown(hook func(context.Context) error) Option {
-	return func(s *Server) error { s.hooks = append(s.hooks, hook); return nil }
-}
-
-// WithCleanupTimeout bounds the OnShutdown hooks together (default 5s).
+// WithCleanupTimeout bounds the shutdown hooks together (default 5s).
 func WithCleanupTimeout(d time.Duration) Option {
 	return func(s *Server) error {
 		if d <= 0 {
@@ -146,8 +141,9 @@ func (s *Server) build(h http.Handler) {
 	lock := cfg.LockFile
 	if cfg.SuppressLock {
 		lock = ""
+	function = s.untilStarted(function)
 	}
-	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath,
+	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath, checks: s.life.ready,
 		function: withCall(s.logger, cfg.WriteTimeout, func(time.Time) {}, core)}
 
 	// A switch rather than http.ServeMux: the function sees every path as
@@ -198,8 +194,9 @@ func (s *Server) Config() Config { return s.cfg }
 func (s *Server) Logger() *slog.Logger { return s.logger }
 
 // Serve serves until ctx is done, then drains (see Shutdown's steps in
-// shutdown.go) and returns. Start-up failures (a port in use, an unwritable
-// lock file) are returned, as is a drain that had to cut calls off.
+// shutdown.go) and returns. Start-up failures (a port in use, a start hook's
+// error, an unwritable lock file) are returned, as is a drain that had to cut
+// calls off.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.logOut != nil {
 		defer s.logOut.Flush()
@@ -228,6 +225,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err := writeLockFile(s.health.lockFile); err != nil {
 			s.fnServer.Close()
 			s.metricsServer.Close()
+	// The start hooks run while /_/health answers 503: the platform sees a
+	// pod starting, not one that refuses connections.
+	if err := s.runStart(ctx); err != nil {
+		s.fnServer.Close()
+		s.metricsServer.Close()
+		return err
+	}
 			return err
 		}
 	}

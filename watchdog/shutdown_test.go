@@ -144,17 +144,17 @@ func TestShutdownHooks(t *testing.T) {
 	})
 	var order []string
 	var hookSawCallDone, hookHadDeadline bool
-	hook1 := OnShutdown(func(ctx context.Context) error {
+	hook1 := WithShutdown(func(ctx context.Context) error {
 		order = append(order, "1")
 		hookSawCallDone = callDone.Load()
 		_, hookHadDeadline = ctx.Deadline()
 		return nil
 	})
-	hook2 := OnShutdown(func(ctx context.Context) error {
+	hook2 := WithShutdown(func(ctx context.Context) error {
 		order = append(order, "2")
 		return errors.New("flush failed")
 	})
-	hook3 := OnShutdown(func(ctx context.Context) error {
+	hook3 := WithShutdown(func(ctx context.Context) error {
 		order = append(order, "3")
 		return nil
 	})
@@ -186,7 +186,7 @@ func TestShutdownHooks(t *testing.T) {
 func TestShutdownHookIgnoringContextIsBounded(t *testing.T) {
 	stuck := make(chan struct{})
 	t.Cleanup(func() { close(stuck) })
-	hook := OnShutdown(func(ctx context.Context) error {
+	hook := WithShutdown(func(ctx context.Context) error {
 		<-stuck // ignores ctx
 		return nil
 	})

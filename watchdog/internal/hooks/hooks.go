@@ -1,0 +1,78 @@
+// Package hooks holds the lifecycle hooks a function package registers from
+// its init functions (watchdog.OnStart, OnReady, OnShutdown). It is the only
+// process-level state of the watchdog, and only watchdog.Main and
+// watchdogtest read it; New and Serve take hooks as Options instead.
+package hooks
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Func is a start hook, a readiness check or a shutdown hook.
+type Func = func(context.Context) error
+
+// Set is what was registered, in registration order.
+type Set struct {
+	Start, Ready, Shutdown []Func
+}
+
+// Kind names a list in Set, for Add and its panics.
+type Kind int
+
+const (
+	Start Kind = iota
+	Ready
+	Shutdown
+)
+
+var names = [...]string{Start: "OnStart", Ready: "OnReady", Shutdown: "OnShutdown"}
+
+var registry struct {
+	mu    sync.Mutex
+	set   Set
+	taken bool // Main has read the set; later registrations would be lost
+}
+
+// Add registers f. It panics on a nil f, and after Take: a hook that Main
+// never runs is a bug better seen at once than a silent no-op.
+func Add(kind Kind, f Func) {
+	if f == nil {
+		panic(fmt.Sprintf("watchdog.%s(nil)", names[kind]))
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.taken {
+		panic(fmt.Sprintf("watchdog.%s called after watchdog.Main started: register hooks from the function package's init function", names[kind]))
+	}
+	list := registry.set.lists()[kind]
+	*list = append(*list, f)
+}
+
+// Take returns the registered set for Main; registrations after it panic.
+func Take() Set {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	registry.taken = true
+	return registry.set.clone()
+}
+
+// Snapshot returns the registered set without closing registration, for
+// watchdogtest, which starts a server per test.
+func Snapshot() Set {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return registry.set.clone()
+}
+
+func (s *Set) lists() [3]*[]Func { return [3]*[]Func{&s.Start, &s.Ready, &s.Shutdown} }
+
+// clone copies the slices so a caller's appends can't reach the registry.
+func (s Set) clone() Set {
+	return Set{
+		Start:    append([]Func(nil), s.Start...),
+		Ready:    append([]Func(nil), s.Ready...),
+		Shutdown: append([]Func(nil), s.Shutdown...),
+	}
+}
