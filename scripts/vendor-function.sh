@@ -25,7 +25,8 @@ Options:
   --help           show this text
 
 Modules are downloaded with your own go environment (GOPROXY, GOPRIVATE,
-GONOSUMDB, ~/.netrc ...). GO names the go command (default: go).
+GONOSUMDB, ~/.netrc ...), the SDK from scripts/sdk.sh's proxy unless
+INPROC_SDK_PROXY says one already runs. GO names the go command (default: go).
 EOF
 }
 
@@ -99,7 +100,14 @@ sh "$(dirname "$0")/shrinkwrap.sh" "$template" "$handler" "$ctx" || die "laying 
 rm -rf "$ctx/function/vendor" "$ctx/vendor"
 
 echo "vendor-function: go work vendor for $handler ($lang)" >&2
-(cd "$ctx" && GOWORK="$ctx/go.work" "$GO" work vendor) || die "go work vendor failed (see above)"
+# The SDK module comes from scripts/sdk.sh's proxy unless one already runs.
+# shellcheck disable=SC2016 # expanded by the inner sh, from its arguments
+vendor='cd "$1" && GOWORK="$1/go.work" "$2" work use && GOWORK="$1/go.work" "$2" work vendor'
+if [ -n "${INPROC_SDK_PROXY:-}" ]; then
+	sh -c "$vendor" sh "$ctx" "$GO"
+else
+	sh "$(dirname "$0")/sdk.sh" run -- sh -c "$vendor" sh "$ctx" "$GO"
+fi || die "go work vendor failed (see above)"
 
 modules="$ctx/vendor/modules.txt"
 [ -f "$modules" ] || die "go work vendor made no vendor/modules.txt"
