@@ -72,6 +72,11 @@ need_value() {
 }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# The templates' builds fetch the SDK module from the repository's own proxy.
+case " $* " in
+*" -h "* | *" --help "*) ;;
+*) [ -n "${INPROC_SDK_PROXY:-}" ] || exec sh "$root/scripts/sdk.sh" run -- sh "$root/scripts/bench.sh" "$@" ;;
+esac
 command_line="scripts/bench.sh"
 for a in "$@"; do
 	command_line="$command_line $a"
@@ -170,7 +175,7 @@ for tool in podman buildah runc wrk taskset; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool not found on PATH (run without --no-install, or install it)"
 done
 
-sh "$root/scripts/builder-image.sh" >&2 || die "scripts/builder-image.sh failed"
+sh "$root/scripts/builder-image.sh" localhost/inproc-go/golang:local >&2 || die "scripts/builder-image.sh failed"
 
 # The program is built first and run directly, not with "go run", which
 # does not pass SIGINT or SIGTERM on: the benchmark must get them to remove
