@@ -137,11 +137,11 @@ func (s *Server) build(h http.Handler) {
 		s.metrics.middleware(
 			withAccessLog(s.logger,
 				lim.middleware(guarded))))
+	function = s.untilStarted(function)
 
 	lock := cfg.LockFile
 	if cfg.SuppressLock {
 		lock = ""
-	function = s.untilStarted(function)
 	}
 	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath, checks: s.life.ready,
 		function: withCall(s.logger, cfg.WriteTimeout, func(time.Time) {}, core)}
@@ -221,10 +221,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { serveErr <- serveUntilClosed(s.fnServer, s.fnListener) }()
 	go func() { serveErr <- serveUntilClosed(s.metricsServer, s.metricsListener) }()
 
-	if s.health.lockFile != "" {
-		if err := writeLockFile(s.health.lockFile); err != nil {
-			s.fnServer.Close()
-			s.metricsServer.Close()
 	// The start hooks run while /_/health answers 503: the platform sees a
 	// pod starting, not one that refuses connections.
 	if err := s.runStart(ctx); err != nil {
@@ -232,6 +228,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.metricsServer.Close()
 		return err
 	}
+	if s.health.lockFile != "" {
+		if err := writeLockFile(s.health.lockFile); err != nil {
+			s.fnServer.Close()
+			s.metricsServer.Close()
 			return err
 		}
 	}
