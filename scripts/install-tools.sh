@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages the e2e harness needs to build and run
-# function images without a Docker daemon. Packages already present are
-# left alone, so a second run is fast and needs no network. iptables is
-# needed by netavark for -p port mappings.
+# function images: buildah and podman, and Docker Engine (docker.io, started
+# by scripts/docker-engine.sh) with a registry (docker-registry). Packages
+# already present are left alone, so a second run is fast and needs no
+# network. iptables is needed by netavark for -p port mappings.
 set -eu
 
-PACKAGES="buildah podman runc busybox-static ca-certificates iptables"
+PACKAGES="buildah podman runc busybox-static ca-certificates iptables docker.io docker-registry"
 
 usage() {
 	cat <<EOF
@@ -68,7 +69,7 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing ||
 for pkg in $missing; do
 	installed "$pkg" || die "package $pkg still not installed after apt-get install"
 done
-for cmd in buildah podman runc busybox; do
+for cmd in buildah podman runc busybox dockerd docker-registry; do
 	command -v "$cmd" >/dev/null 2>&1 || die "command '$cmd' not found on PATH after install"
 done
 echo "install-tools: done"

@@ -15,9 +15,12 @@ stops at the first failure:
      them tests/layout: each template as "faas-cli new" and "faas-cli build"
      lay it out, with go test, go vet and go mod tidy, and the edits of an
      author's first hour), then a soak smoke run (scripts/soak.sh -n 5000)
-  4. end to end (skipped with --unit): installs buildah, podman, runc and
-     busybox-static with apt when missing (needs root), builds each template's
-     Dockerfile unchanged with buildah, runs the images with podman, probes them;
+  4. end to end (skipped with --unit): installs buildah, podman, runc,
+     busybox-static, docker.io and docker-registry with apt when missing
+     (needs root), builds each template's Dockerfile unchanged with buildah
+     and runs the images with podman, then with a Docker Engine of its own
+     (scripts/docker-engine.sh): docker build with BuildKit, docker run;
+     probes them;
      then a benchmark smoke run (scripts/bench.sh --smoke) and the demo
      (scripts/demo.sh) natively and in containers
   --unit   stop after step 3 (no root, no containers)
@@ -71,7 +74,14 @@ if $unit_only; then
 	exit 0
 fi
 
-step "end to end (buildah + podman)"
+step "end to end (buildah + podman, and Docker Engine)"
+sh scripts/install-tools.sh
+# A Docker Engine of the run's own, stopped by its pid when the run ends.
+docker_dir=$(mktemp -d)
+trap 'sh scripts/docker-engine.sh stop "$docker_dir" || true; rm -rf "$docker_dir"' EXIT
+engine_env=$(sh scripts/docker-engine.sh start "$docker_dir")
+eval "$engine_env"
+export DOCKER_HOST DOCKER_BRIDGE_IP
 (cd tests && E2E=1 go test -count=1 -timeout 60m -v ./e2e/)
 
 step "benchmark smoke run (every figure produced; nothing asserted about speed)"

@@ -34,11 +34,14 @@ Commands:
                      go.mod and go.sum that requires the SDK
   proxy DIR          write a GOPROXY folder for the pinned version to DIR
                      (use it as GOPROXY=file://DIR, or serve it over HTTP)
-  serve [-addr A]    serve that folder over HTTP on A (default 127.0.0.1:0,
+  serve [-addr A] [-modcache]
+                     serve that folder over HTTP on A (default 127.0.0.1:0,
                      a free port); prints the URL on stdout, then serves until
                      SIGINT or SIGTERM. Other modules get 404, so the go
-                     command asks the next proxy in GOPROXY
-  run [-addr A] -- COMMAND [ARG...]
+                     command asks the next proxy in GOPROXY; with -modcache
+                     they come from this machine's module cache (go env
+                     GOMODCACHE), for builds that reach no other proxy
+  run [-addr A] [-modcache] -- COMMAND [ARG...]
                      serve it while COMMAND runs with GOPROXY (the proxy, then
                      the usual one), GONOSUMDB and INPROC_SDK_PROXY (the URL)
                      set; exit with COMMAND's status (SIGTERM is passed on;
@@ -79,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	flags.SetOutput(io.Discard)
 	repo := flags.String("repo", "", "repository root")
 	addr := flags.String("addr", "127.0.0.1:0", "listen address")
+	modcache := flags.Bool("modcache", false, "also serve the module cache")
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -86,8 +90,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := flags.Parse(args); err != nil {
 		return fmt.Errorf("%w: %s: %v", errUsage, cmd, err)
 	}
-	if cmd != "serve" && cmd != "run" && *addr != "127.0.0.1:0" {
-		return fmt.Errorf("%w: -addr goes with serve only", errUsage)
+	if cmd != "serve" && cmd != "run" && (*addr != "127.0.0.1:0" || *modcache) {
+		return fmt.Errorf("%w: -addr and -modcache go with serve and run only", errUsage)
 	}
 	operands := flags.Args()
 	want := map[string][2]int{"version": {0, 0}, "check": {0, 0}, "bump": {0, 1}, "proxy": {1, 1}, "serve": {0, 0}, "run": {1, 1 << 20}}
@@ -129,8 +133,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return r.writeProxy(operands[0], v)
 	case "run":
-		return r.runWith(*addr, operands, stderr)
+		return r.runWith(*addr, *modcache, operands, stderr)
 	default: // serve
-		return r.serve(*addr, stdout, stderr)
+		return r.serve(*addr, *modcache, stdout, stderr)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,8 +77,10 @@ type proxyServer struct {
 }
 
 // startProxy writes the proxy folder to a temporary directory and listens
-// on addr; requests are logged to stderr.
-func (r *repo) startProxy(addr string, stderr io.Writer) (*proxyServer, error) {
+// on addr; requests are logged to stderr. With modcache, other modules are
+// served from the go command's module cache (its download folder has the
+// proxy protocol's layout), for builds that reach no other proxy.
+func (r *repo) startProxy(addr string, modcache bool, stderr io.Writer) (*proxyServer, error) {
 	v, err := r.pinnedVersion()
 	if err != nil {
 		return nil, err
@@ -96,6 +99,23 @@ func (r *repo) startProxy(addr string, stderr io.Writer) (*proxyServer, error) {
 		return nil, fmt.Errorf("-addr %q: %w", addr, err)
 	}
 	files := http.FileServer(http.Dir(dir))
+	if modcache {
+		cache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("-modcache: go env GOMODCACHE: %w", err)
+		}
+		cached := http.FileServer(http.Dir(filepath.Join(strings.TrimSpace(string(cache)), "cache", "download")))
+		escaped, _ := module.EscapePath(modulePath)
+		ours := files
+		files = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if strings.HasPrefix(req.URL.Path, "/"+escaped+"/") {
+				ours.ServeHTTP(w, req)
+			} else {
+				cached.ServeHTTP(w, req)
+			}
+		})
+	}
 	p := &proxyServer{url: "http://" + ln.Addr().String(), version: v, ln: ln, dir: dir}
 	p.srv = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
@@ -119,10 +139,10 @@ func (p *proxyServer) stop() {
 
 // serve serves the proxy until SIGINT or SIGTERM. The URL goes to stdout
 // alone on a line, so a script can read it.
-func (r *repo) serve(addr string, stdout, stderr io.Writer) error {
+func (r *repo) serve(addr string, modcache bool, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p, err := r.startProxy(addr, stderr)
+	p, err := r.startProxy(addr, modcache, stderr)
 	if err != nil {
 		return err
 	}
@@ -142,8 +162,8 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 // and returns argv's exit status. SIGTERM is passed on to it; SIGINT is
 // not, since a terminal's Ctrl-C reaches the whole process group already,
 // and a second one would tell a function to exit at once.
-func (r *repo) runWith(addr string, argv []string, stderr io.Writer) error {
-	p, err := r.startProxy(addr, io.Discard)
+func (r *repo) runWith(addr string, modcache bool, argv []string, stderr io.Writer) error {
+	p, err := r.startProxy(addr, modcache, io.Discard)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,9 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	stopDockerProxy()
+	os.Exit(code)
 }
 
 // requireE2E skips t unless E2E=1, because these tests need root, buildah,

@@ -73,6 +73,9 @@ func testContract(t *testing.T, image string) {
 		t.Errorf("X-Call-Id = %q, want the caller's e2e-call-42", got)
 	}
 
+	// Functions read their static/ folder by a relative path.
+	expect(t, do(t, http.MethodGet, c.URL("/static"), "", nil), http.StatusOK, "hello from static/\n")
+
 	expect(t, do(t, http.MethodGet, c.URL("/_/health"), "", nil), http.StatusOK, "OK")
 	expect(t, do(t, http.MethodHead, c.URL("/_/health"), "", nil), http.StatusMethodNotAllowed, "")
 	expect(t, do(t, http.MethodGet, c.URL("/_/ready"), "", nil), http.StatusOK, "")

@@ -1,12 +1,14 @@
 // Package function is the e2e probe handler: "/" echoes the body,
-// "/sleep?ms=N" sleeps ignoring its context, "/panic" panics and "/error"
-// returns an error.
+// "/sleep?ms=N" sleeps ignoring its context, "/panic" panics, "/error"
+// returns an error and "/static" answers static/hello.txt by its relative
+// path, as functions read their static/ folder.
 package function
 
 import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -24,6 +26,9 @@ func Handle(req handler.Request) (handler.Response, error) {
 		panic("e2e probe panic")
 	case "/error":
 		return handler.Response{}, errors.New("e2e probe error")
+	case "/static":
+		body, err := os.ReadFile("static/hello.txt")
+		return handler.Response{Body: body, StatusCode: http.StatusOK}, err
 	}
 	return handler.Response{Body: req.Body, StatusCode: http.StatusOK}, nil
 }

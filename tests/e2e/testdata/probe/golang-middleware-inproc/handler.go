@@ -1,6 +1,7 @@
 // Package function is the e2e probe handler: "/" echoes the body,
 // "/sleep?ms=N" sleeps ignoring its context, "/panic" panics and "/stream"
-// sends three flushed chunks 300ms apart.
+// sends three flushed chunks 300ms apart, "/static" answers static/hello.txt
+// by its relative path, as functions read their static/ folder.
 package function
 
 import (
@@ -25,6 +26,8 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 			_ = http.NewResponseController(w).Flush()
 			time.Sleep(300 * time.Millisecond)
 		}
+	case "/static":
+		http.ServeFile(w, r, "static/hello.txt")
 	default:
 		_, _ = io.Copy(w, r.Body)
 	}
