@@ -26,6 +26,7 @@ type Config struct {
 	LogCallID           bool          // log_callid / log_call_id: accepted; call ids are always logged
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
 	StartTimeout        time.Duration // start_timeout: bound on the start hooks together (10s), see lifecycle.go
+	AutoGoMemLimit      bool          // auto_gomemlimit: Main sets the Go memory limit from the cgroup's (true), see memlimit.go
 
 	JWTAuth           bool   // jwt_auth: require an OpenFaaS IAM token on every call
 	JWTAuthDebug      bool   // jwt_auth_debug: log why a call was denied
@@ -67,6 +68,7 @@ func DefaultConfig() Config {
 		LogFormat:           "text",
 		LockFile:            defaultLockFile,
 		StartTimeout:        defaultStartTimeout,
+		AutoGoMemLimit:      true,
 		JWTIssuer:           gatewayIssuer,
 	}
 }
@@ -106,6 +108,7 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg.LogCallID = p.boolean("log_callid", cfg.LogCallID)
 	cfg.ReadyPath = p.path("ready_path")
 	cfg.StartTimeout = p.duration("start_timeout", cfg.StartTimeout, false)
+	cfg.AutoGoMemLimit = p.boolean("auto_gomemlimit", cfg.AutoGoMemLimit)
 	cfg.LogFormat = p.oneOf("log_format", cfg.LogFormat, "text", "json")
 	cfg.JWTAuth = p.boolean("jwt_auth", false)
 	cfg.JWTAuthDebug = p.boolean("jwt_auth_debug", false)

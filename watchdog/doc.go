@@ -31,6 +31,8 @@
 //   - shutdown.go: the drain after SIGTERM and the shutdown hooks.
 //   - lifecycle.go: start hooks, readiness checks and shutdown hooks, as
 //     Options and as registrations from a function package's init.
+//   - secret.go: Secret, the function's OpenFaaS secrets.
+//   - memlimit.go: the Go memory limit from the cgroup's, set by Main.
 //   - main.go: Main, signals, exit codes, and the exec probes.
 //
 // Package watchdogtest serves a handler behind the real watchdog in tests,

@@ -40,6 +40,7 @@ func Main(h http.Handler, opts ...Option) {
 	// The hooks the function package registered from init come first, so
 	// the template's own options (WithAuth) keep their place after them.
 	opts = append(registered(hooks.Take()), opts...)
+	opts = append(opts, withMemoryLimit(os.DirFS("/")))
 	os.Exit(run(os.Args, os.Stdout, os.Stderr, h, opts))
 }
 
@@ -69,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer, h http.Handler, opts []Option)
 	// Logs written with slog's package functions and a call's context carry
 	// the call id too.
 	slog.SetDefault(s.Logger())
+	s.applyMemoryLimit() // before the start hooks fill caches
 	// Call ids from a pool of random bytes: one getrandom call per 16 ids
 	// instead of one per call. Process-wide, so set here, before serving.
 	uuid.EnableRandPool()

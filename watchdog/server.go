@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ type Server struct {
 	hooks      []func(context.Context) error // shutdown hooks
 	hookMax    time.Duration
 	life       lifecycle // start hooks and readiness checks
+	memRoot    fs.FS     // Main's: where the cgroup files are read, see memlimit.go
 
 	fnListener, metricsListener net.Listener
 
