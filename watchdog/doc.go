@@ -32,6 +32,8 @@
 //   - lifecycle.go: start hooks, readiness checks and shutdown hooks, as
 //     Options and as registrations from a function package's init.
 //   - secret.go: Secret, the function's OpenFaaS secrets.
+//   - json.go: JSON, a typed function as a handler, and Error for its
+//     status codes.
 //   - memlimit.go: the Go memory limit from the cgroup's, set by Main.
 //   - main.go: Main, signals, exit codes, and the exec probes.
 //
