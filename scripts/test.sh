@@ -19,8 +19,10 @@ stops at the first failure:
      busybox-static, docker.io and docker-registry with apt when missing
      (needs root), builds each template's Dockerfile unchanged with buildah
      and runs the images with podman, then with a Docker Engine of its own
-     (scripts/docker-engine.sh): docker build with BuildKit, docker run;
-     probes them;
+     (scripts/docker-engine.sh): docker build with BuildKit, docker buildx
+     (scripts/install-buildx.sh builds it and buildkitd from the module
+     proxy), a linux/amd64+linux/arm64 publish to a local registry, docker
+     run; probes them;
      then a benchmark smoke run (scripts/bench.sh --smoke) and the demo
      (scripts/demo.sh) natively and in containers
   --unit   stop after step 3 (no root, no containers)
@@ -82,6 +84,10 @@ trap 'sh scripts/docker-engine.sh stop "$docker_dir" || true; rm -rf "$docker_di
 engine_env=$(sh scripts/docker-engine.sh start "$docker_dir")
 eval "$engine_env"
 export DOCKER_HOST DOCKER_BRIDGE_IP
+# docker buildx and buildkitd (multi-arch builds), from the module proxy.
+buildx_env=$(sh scripts/install-buildx.sh)
+eval "$buildx_env"
+export INPROC_BUILDX INPROC_BUILDKITD
 (cd tests && E2E=1 go test -count=1 -timeout 60m -v ./e2e/)
 
 step "benchmark smoke run (every figure produced; nothing asserted about speed)"
