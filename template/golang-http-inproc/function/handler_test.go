@@ -54,7 +54,7 @@ func TestStubBehindWatchdog(t *testing.T) {
 }
 
 // stubSHA256 is the SHA-256 of the handler.go this template ships.
-const stubSHA256 = "68abb5eeb355be9cc6c69df03007cb3c1008b12ae9ee06b2eadf3b89660d9b69"
+const stubSHA256 = "25130ccc3baa8671d40107f2a2b8cc40b04f6a6fda5e80f924df65e36d529b22"
 
 // skipUnlessStub skips an example test once handler.go is no longer the
 // template's stub, since the example can only know what the stub answers.

@@ -6,6 +6,18 @@ import (
 	"net/http"
 )
 
+// What a function can do from its own folder, with main.go as it is:
+// register hooks from an init function in this package,
+//
+//	func init() {
+//		watchdog.OnStart(func(ctx context.Context) error { return db.Open(ctx) })  // before the first call
+//		watchdog.OnReady(func(ctx context.Context) error { return db.Ping(ctx) })  // /_/ready 503 with the error
+//		watchdog.OnShutdown(func(ctx context.Context) error { return db.Close() }) // after the drain
+//	}
+//
+// read an OpenFaaS secret with watchdog.Secret("api-key"), and answer typed
+// JSON with watchdog.JSON (README: "What a function can do from its folder").
+
 // Handle answers one call. r.Context() ends at exec_timeout or when the
 // caller goes away; watchdog.Logger(r.Context()) logs with the call id.
 func Handle(w http.ResponseWriter, r *http.Request) {

@@ -53,7 +53,7 @@ func TestStubBehindWatchdog(t *testing.T) {
 }
 
 // stubSHA256 is the SHA-256 of the handler.go this template ships.
-const stubSHA256 = "b28b0433040e0751f9abf8295f5d9b93a8307af798d6de8fe7092485421f9431"
+const stubSHA256 = "ea5db396c9cb0f8b9995d2ea214328c08fa929579e9221e8366a8442d4f14d19"
 
 // skipUnlessStub skips an example test once handler.go is no longer the
 // template's stub, since the example can only know what the stub answers.
