@@ -38,7 +38,7 @@ var checks = map[string]check{
 	"faas-cli up -f stack.yaml":                                              {reproducedBy: "tests/e2e TestFirstHour (scripts/build-function.sh: the build context faas-cli lays out, the Dockerfile unchanged)"},
 	`echo -n "world" | faas-cli invoke hello`:                                {reproducedBy: "tests/e2e TestTemplates/contract (a POST to the function)"},
 	"faas-cli logs hello":                                                    {reproducedBy: "tests/e2e waitLogs (the container's log lines)"},
-	"faas-cli publish -f stack.yaml --platforms linux/amd64,linux/arm64":     {reproducedBy: "NOT YET: needs docker buildx and a registry (issue 15)"},
+	"faas-cli publish -f stack.yaml --platforms linux/amd64,linux/arm64":     {reproducedBy: "tests/e2e TestMultiArch (docker buildx build --platform linux/amd64,linux/arm64 --output type=registry, read back)"},
 	"scripts/demo.sh": {reproducedBy: "scripts/test.sh, its last step (--native and --containers)"},
 	"scripts/test.sh": {reproducedBy: ".ci/run"},
 	"path/to/templates/scripts/vendor-function.sh -l golang-middleware-inproc -h ./hello -t ./template": {run: runVendor},
