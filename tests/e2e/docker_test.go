@@ -203,18 +203,7 @@ func dockerRun(t *testing.T, tag string, flags ...string) (name, url, metrics st
 		docker(t, "rm", "-f", name)
 	})
 	url = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if res, err := http.Get(url + "/_/health"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: /_/health not 200 within 60s", tag)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor200(t, url+"/_/health", 60*time.Second, nil)
 	t.Logf("%s: docker run to /_/health 200: %s", tag, time.Since(start).Round(time.Millisecond))
 	return name, url, fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 }

@@ -134,16 +134,5 @@ func startIssuer(t *testing.T, addr, kid string, key *ecdsa.PrivateKey) string {
 // harness' port mapping does not apply).
 func waitHealthy(t *testing.T, c *container.Container, url string) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if res, err := container.Client.Get(url); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if !c.Running(t) {
-			t.Fatalf("container exited before becoming healthy:\n%s", c.Logs())
-		}
-	}
-	t.Fatalf("not healthy within 30s:\n%s", c.Logs())
+	waitFor200(t, url, 30*time.Second, func() (bool, string) { return !c.Running(t), c.Logs() })
 }

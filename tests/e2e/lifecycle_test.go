@@ -173,27 +173,20 @@ func TestLocalRunDocker(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- run.Wait() }()
+	var runErr error
+	exited := make(chan struct{})
+	go func() { runErr = run.Wait(); close(exited) }()
 	t.Cleanup(func() { docker(t, "rm", "-f", name) })
 
 	url := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if res, err := http.Get(url + "/_/health"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
+	waitFor200(t, url+"/_/health", 60*time.Second, func() (bool, string) {
 		select {
-		case err := <-done:
-			t.Fatalf("docker run exited before healthy (%v):\n%s", err, out.String())
+		case <-exited:
+			return true, out.String()
 		default:
+			return false, ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not healthy within 60s:\n%s", out.String())
-		}
-	}
+	})
 	checkLifecycle(t, url)
 	if !strings.Contains(do(t, http.MethodGet, url+"/", "", nil).body, "api-key=s3cret") {
 		t.Fatal("the secret from .secrets did not reach the function")
@@ -201,9 +194,9 @@ func TestLocalRunDocker(t *testing.T) {
 
 	run.Process.Signal(syscall.SIGINT)
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("docker run after Ctrl-C: %v, want exit 0\n%s", err, out.String())
+	case <-exited:
+		if runErr != nil {
+			t.Errorf("docker run after Ctrl-C: %v, want exit 0\n%s", runErr, out.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("docker run did not exit within 30s of Ctrl-C:\n%s", out.String())

@@ -172,7 +172,7 @@ func startRegistry(t *testing.T) string {
 	config := filepath.Join(dir, "config.yml")
 	writeFile(t, config, fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr))
 	startProcess(t, "docker-registry", "serve", config)
-	waitHTTP(t, "http://"+addr+"/v2/")
+	waitFor200(t, "http://"+addr+"/v2/", 30*time.Second, nil)
 	return addr
 }
 
@@ -217,19 +217,6 @@ func startProcess(t *testing.T, name string, args ...string) {
 			t.Logf("output of %s:\n%s", name, out.String())
 		}
 	})
-}
-
-func waitHTTP(t *testing.T, url string) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if res, err := http.Get(url); err == nil {
-			res.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer within 30s", url)
-		}
-	}
 }
 
 // registryJSON GETs /v2/<repo>/<path> with the given Accept header.

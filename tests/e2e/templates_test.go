@@ -288,6 +288,29 @@ func goDo(t *testing.T, method, url string) <-chan response {
 	return ch
 }
 
+// waitFor200 polls url until it answers 200, failing t after timeout, or
+// as soon as exited (nil: never asked) says the process behind it is gone,
+// with the output it returns.
+func waitFor200(t *testing.T, url string, timeout time.Duration, exited func() (bool, string)) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if res, err := container.Client.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if exited != nil {
+			if gone, out := exited(); gone {
+				t.Fatalf("%s: exited before answering 200:\n%s", url, out)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no 200 within %s", url, timeout)
+		}
+	}
+}
+
 func expect(t *testing.T, res response, status int, body string) {
 	t.Helper()
 	if res.status != status || (body != "" && res.body != body) {

@@ -7,6 +7,7 @@ package readme
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,14 +173,7 @@ func runLocal(t *testing.T, root, stack, command string) {
 		}
 	}()
 	body := waitFor(t, done, &out, "curl -d hi 127.0.0.1:8080/", func() (string, bool) {
-		res, err := http.Post("http://127.0.0.1:8080/", "text/plain", strings.NewReader("hi"))
-		if err != nil {
-			return "", false
-		}
-		defer res.Body.Close()
-		var b strings.Builder
-		bufio.NewReader(res.Body).WriteTo(&b)
-		return b.String(), res.StatusCode == http.StatusOK
+		return answer(http.MethodPost, "http://127.0.0.1:8080/", "hi")
 	})
 	if body != "Body: hi" {
 		t.Errorf("curl -d hi 127.0.0.1:8080/ answered %q, want %q", body, "Body: hi")
@@ -214,14 +208,7 @@ func runServe(t *testing.T, root, stack, command string) {
 	go func() { done <- cmd.Wait() }()
 	version := strings.TrimSpace(mustOutput(t, filepath.Join(root, "scripts", "sdk.sh"), "version"))
 	list := waitFor(t, done, &out, command, func() (string, bool) {
-		res, err := http.Get("http://127.0.0.1:3000/github.com/inproc-go/templates/watchdog/@v/list")
-		if err != nil {
-			return "", false
-		}
-		defer res.Body.Close()
-		var b strings.Builder
-		bufio.NewReader(res.Body).WriteTo(&b)
-		return b.String(), res.StatusCode == http.StatusOK
+		return answer(http.MethodGet, "http://127.0.0.1:3000/github.com/inproc-go/templates/watchdog/@v/list", "")
 	})
 	if strings.TrimSpace(list) != version {
 		t.Errorf("the proxy lists %q, want the pinned %s", list, version)
@@ -235,6 +222,21 @@ func runServe(t *testing.T, root, stack, command string) {
 	if !strings.Contains(out.String(), "http://127.0.0.1:3000") {
 		t.Errorf("sdk.sh serve did not print its URL:\n%s", out.String())
 	}
+}
+
+// answer makes one call and returns its body, and whether it was a 200.
+func answer(method, url, body string) (string, bool) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return "", false
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", false
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return string(b), err == nil && res.StatusCode == http.StatusOK
 }
 
 // waitFor polls try until it succeeds (up to 3 minutes: a first build
