@@ -8,12 +8,16 @@ package layout
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/zip"
 
 	"github.com/inproc-go/templates/tests/internal/container"
 	"github.com/inproc-go/templates/tests/internal/fnfolder"
@@ -210,4 +214,79 @@ func readAll(t *testing.T, dir string, names ...string) string {
 		b.WriteString("--- " + name + "\n" + string(data))
 	}
 	return b.String()
+}
+
+// TestUpgradeFromTheFolder: "go get ...watchdog@latest" in the function's
+// folder takes a version above the template's pin, and the build context's
+// workspace selects it, with no template re-pull.
+func TestUpgradeFromTheFolder(t *testing.T) {
+	root := requireProxy(t)
+	proxy := t.TempDir()
+	if out, err := exec.Command("sh", filepath.Join(root, "scripts", "sdk.sh"), "proxy", proxy).CombinedOutput(); err != nil {
+		t.Fatalf("sdk.sh proxy: %v\n%s", err, out)
+	}
+	pinned := strings.TrimSpace(mustRun(t, "sh", filepath.Join(root, "scripts", "sdk.sh"), "version"))
+	higher := publishHigher(t, root, proxy, pinned)
+
+	hello := filepath.Join(fnfolder.New(t, root, "golang-middleware-inproc", "hello"), "hello")
+	get := exec.Command("go", "get", "github.com/inproc-go/templates/watchdog@latest")
+	get.Dir = hello
+	get.Env = append(os.Environ(), "GOPROXY=file://"+filepath.ToSlash(proxy), "GONOSUMDB=github.com/inproc-go/templates")
+	if out, err := get.CombinedOutput(); err != nil {
+		t.Fatalf("go get ...@latest: %v\n%s", err, out)
+	}
+	ctx := shrinkwrap(t, root, "golang-middleware-inproc", hello)
+	list := exec.Command("go", "list", "-m", "github.com/inproc-go/templates/watchdog")
+	list.Dir = ctx
+	list.Env = get.Env
+	out, err := list.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -m in the build context: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "github.com/inproc-go/templates/watchdog "+higher {
+		t.Errorf("the workspace selects %q, want %s (the function's) over the template's %s", got, higher, pinned)
+	}
+	mustGo(t, ctx, "build", "-o", "handler", ".")
+}
+
+// publishHigher adds to the proxy folder watchdog/ zipped as the next
+// minor version after pinned, with one file more, and lists it.
+func publishHigher(t *testing.T, root, proxy, pinned string) string {
+	t.Helper()
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(pinned, "v%d.%d.%d", &major, &minor, &patch); err != nil {
+		t.Fatalf("pinned version %q: %v", pinned, err)
+	}
+	higher := fmt.Sprintf("v%d.%d.0", major, minor+1)
+	src := filepath.Join(t.TempDir(), "watchdog")
+	if err := os.CopyFS(src, os.DirFS(filepath.Join(root, "watchdog"))); err != nil {
+		t.Fatal(err)
+	}
+	fnfolder.Write(t, filepath.Join(src, "upgraded.go"), "package watchdog\n\n// Upgraded marks the higher version.\nconst Upgraded = true\n")
+	dir := filepath.Join(proxy, "github.com", "inproc-go", "templates", "watchdog", "@v")
+	var zipped bytes.Buffer
+	if err := zip.CreateFromDir(&zipped, module.Version{Path: "github.com/inproc-go/templates/watchdog", Version: higher}, src); err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile(filepath.Join(src, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fnfolder.Write(t, filepath.Join(dir, higher+".zip"), zipped.String())
+	fnfolder.Write(t, filepath.Join(dir, higher+".mod"), string(mod))
+	fnfolder.Write(t, filepath.Join(dir, higher+".info"), `{"Version":"`+higher+`","Time":"2026-01-01T00:00:00Z"}`)
+	fnfolder.Write(t, filepath.Join(dir, "list"), pinned+"\n"+higher+"\n")
+	if err := os.Remove(filepath.Join(dir, "..", "@latest")); err != nil {
+		t.Fatal(err)
+	}
+	return higher
+}
+
+func mustRun(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return string(out)
 }
