@@ -38,13 +38,18 @@ func (c *call) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// callFrom returns the call whose context is ctx, or nil outside one.
+// callFrom returns the call whose context is ctx, or nil outside one or
+// for a nil ctx.
 func callFrom(ctx context.Context) *call {
+	if ctx == nil {
+		return nil
+	}
 	c, _ := ctx.Value(callKey{}).(*call)
 	return c
 }
 
-// CallID returns the call id of the request whose context is ctx, or "".
+// CallID returns the call id of the request whose context is ctx, or ""
+// outside a call (a nil ctx included).
 func CallID(ctx context.Context) string {
 	if c := callFrom(ctx); c != nil {
 		return c.id

@@ -23,7 +23,7 @@ type Config struct {
 	SuppressLock        bool          // suppress_lock: don't write the lock file
 	ReadyPath           string        // ready_path: the handler's own readiness path
 	LogFormat           string        // log_format: "text" or "json"
-	LogCallID           bool          // log_callid / log_call_id: accepted; call ids are always logged
+	LogCallID           bool          // log_callid / log_call_id: parsed for compatibility with of-watchdog, read by nothing: call ids are always logged
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
 	StartTimeout        time.Duration // start_timeout: bound on the start hooks together (10s), see lifecycle.go
 	AutoGoMemLimit      bool          // auto_gomemlimit: Main sets the Go memory limit from the cgroup's (true), see memlimit.go
@@ -133,7 +133,7 @@ func (c Config) Warnings() []string {
 		w = append(w, fmt.Sprintf("healthcheck_interval (%s) + %s (%s) exceeds the %s grace period Kubernetes gives by default: calls that start late in a scale-down may be cut off",
 			c.HealthcheckInterval, callName, call, kubernetesGracePeriod))
 	}
-	if c.ExecTimeout == 0 || c.ExecTimeout > c.WriteTimeout {
+	if c.ExecTimeout == 0 || c.ExecTimeout >= c.WriteTimeout {
 		w = append(w, fmt.Sprintf("exec_timeout (%s) is not below write_timeout (%s): a slow call's connection may be closed before its 504 is written",
 			c.ExecTimeout, c.WriteTimeout))
 	}

@@ -227,6 +227,9 @@ func TestConfigWarnings(t *testing.T) {
 		{"no exec deadline, long interval", []string{"exec_timeout=0", "healthcheck_interval=25"}, []string{"exceeds the 30s grace period", "exec_timeout (0s) is not below write_timeout (10.1s)"}},
 		{"no exec deadline", []string{"exec_timeout=0"}, []string{"exec_timeout (0s) is not below write_timeout (10.1s)"}},
 		{"exec above write", []string{"exec_timeout=8", "write_timeout=5"}, []string{"exec_timeout (8s) is not below write_timeout (5s)"}},
+		// equal is not below: the 504 races the connection's own cut
+		{"exec equal to write", []string{"exec_timeout=5", "write_timeout=5"}, []string{"exec_timeout (5s) is not below write_timeout (5s)"}},
+		{"exec just below write", []string{"exec_timeout=5", "write_timeout=5001ms"}, nil},
 		{"huge values don't overflow into silence", []string{"exec_timeout=2562047h", "healthcheck_interval=2562047h"}, []string{"exceeds the 30s grace period"}},
 	}
 	for _, tt := range tests {

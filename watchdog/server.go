@@ -58,8 +58,12 @@ func WithEnv(env []string) Option {
 
 // WithLogger sends the watchdog's lines, and Logger(ctx)'s, to logger. Its
 // handler is wrapped so records logged with a call's context get call_id.
+// A nil logger is refused: leave the option out for the default one.
 func WithLogger(logger *slog.Logger) Option {
 	return func(s *Server) error {
+		if logger == nil || logger.Handler() == nil {
+			return errors.New("watchdog: WithLogger: want a *slog.Logger with a handler, got nil; leave WithLogger out for the default logger (stderr, log_format)")
+		}
 		s.logger = slog.New(callIDHandler{logger.Handler()})
 		return nil
 	}
