@@ -1,6 +1,9 @@
 package watchdog
 
 import (
+	"bufio"
+	"bytes"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -14,10 +17,17 @@ import (
 // http_requests_total{code,method}, http_request_duration_seconds{code,method}
 // and http_requests_in_flight. VictoriaMetrics/metrics writes the Prometheus
 // text format at a fraction of client_golang's size (binary +0.35 MB against
-// +3 MB measured here); each server has its own Set, never a global registry.
+// +3 MB measured here); each server has its own Sets, never a global registry.
+//
+// The library writes HELP lines without text, and only when a package-level
+// switch (metrics.ExposeMetadata) is on; there is no per-Set one. So the
+// switch is left alone, and the watchdog writes its own families' HELP and
+// TYPE lines, one Set per family so each family's samples come together.
 type callMetrics struct {
-	set      *metrics.Set
+	total    *metrics.Set // http_requests_total
+	duration *metrics.Set // http_request_duration_seconds
 	inflight atomic.Int64
+	overdue  func() float64
 
 	mu     sync.RWMutex
 	series map[seriesKey]*seriesPair
@@ -34,14 +44,21 @@ type seriesPair struct {
 }
 
 func newCallMetrics(overdue func() float64) *callMetrics {
-	// TYPE lines let Prometheus know the histogram; the setting is the
-	// library's own and the same for every server.
-	metrics.ExposeMetadata(true)
-	m := &callMetrics{set: metrics.NewSet(), series: make(map[seriesKey]*seriesPair)}
-	m.set.NewGauge("http_requests_in_flight", func() float64 { return float64(m.inflight.Load()) })
-	m.set.NewGauge("watchdog_overdue_handlers", overdue)
-	return m
+	return &callMetrics{
+		total:    metrics.NewSet(),
+		duration: metrics.NewSet(),
+		overdue:  overdue,
+		series:   make(map[seriesKey]*seriesPair),
+	}
 }
+
+// Help texts of the watchdog's own series.
+const (
+	helpTotal    = "Total HTTP requests processed, by status code and method."
+	helpDuration = "Seconds spent serving HTTP requests, by status code and method."
+	helpInflight = "HTTP requests being served now."
+	helpOverdue  = "Handlers still running after the watchdog answered 504 for them at exec_timeout."
+)
 
 // middleware counts every call on the function route, 429s included.
 func (m *callMetrics) middleware(next http.Handler) http.Handler {
@@ -88,8 +105,8 @@ func (m *callMetrics) pair(code int, method string) *seriesPair {
 	if p = m.series[key]; p == nil {
 		labels := `{code="` + strconv.Itoa(code) + `",method="` + method + `"}`
 		p = &seriesPair{
-			total:    m.set.GetOrCreateCounter("http_requests_total" + labels),
-			duration: m.set.GetOrCreatePrometheusHistogram("http_request_duration_seconds" + labels),
+			total:    m.total.GetOrCreateCounter("http_requests_total" + labels),
+			duration: m.duration.GetOrCreatePrometheusHistogram("http_request_duration_seconds" + labels),
 		}
 		m.series[key] = p
 	}
@@ -125,7 +142,9 @@ func methodLabel(method string) string {
 }
 
 // handler serves the watchdog's series plus the Go runtime and process
-// metrics that of-watchdog's default registry exposed.
+// metrics that of-watchdog's default registry exposed. The runtime series are
+// the library's as it writes them: without HELP or TYPE lines unless
+// something else in the process turned metrics.ExposeMetadata on.
 func (m *callMetrics) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
@@ -138,7 +157,35 @@ func (m *callMetrics) handler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		m.set.WritePrometheus(w)
-		metrics.WriteProcessMetrics(w)
+		bw := bufio.NewWriter(w)
+		writeFamily(bw, "http_requests_total", "counter", helpTotal, m.total)
+		writeFamily(bw, "http_request_duration_seconds", "histogram", helpDuration, m.duration)
+		writeGauge(bw, "http_requests_in_flight", helpInflight, float64(m.inflight.Load()))
+		writeGauge(bw, "watchdog_overdue_handlers", helpOverdue, m.overdue())
+		metrics.WriteProcessMetrics(bw)
+		_ = bw.Flush()
 	})
+}
+
+// writeFamily writes one family's HELP and TYPE lines and its samples from
+// set, dropping the library's own comment lines, which it writes (without
+// help text) if something in the process turned its metadata switch on.
+// A family with no samples yet is left out, as client_golang does.
+func writeFamily(w io.Writer, name, typ, help string, set *metrics.Set) {
+	var buf bytes.Buffer
+	set.WritePrometheus(&buf)
+	if buf.Len() == 0 {
+		return
+	}
+	io.WriteString(w, "# HELP "+name+" "+help+"\n# TYPE "+name+" "+typ+"\n")
+	for line := range bytes.Lines(buf.Bytes()) {
+		if line[0] != '#' {
+			w.Write(line)
+		}
+	}
+}
+
+func writeGauge(w io.Writer, name, help string, v float64) {
+	io.WriteString(w, "# HELP "+name+" "+help+"\n# TYPE "+name+" gauge\n"+
+		name+" "+strconv.FormatFloat(v, 'g', -1, 64)+"\n")
 }
