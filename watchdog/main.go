@@ -36,6 +36,13 @@ var errSignal = errors.New("signal")
 // arguments.
 //
 // Main also runs the hooks registered with OnStart, OnReady and OnShutdown.
+//
+// Unlike New and Serve, Main sets process-wide state before serving:
+// slog.SetDefault to the server's logger, so slog.InfoContext(ctx, ...)
+// lines carry the call id, which, as slog.SetDefault does, also sends the
+// standard log package through it (a log.Printf line becomes an INFO record
+// without a call id); uuid's random pool; and, with auto_gomemlimit, the Go
+// memory limit. A main that wants its globals left alone calls Serve.
 func Main(h http.Handler, opts ...Option) {
 	// The hooks the function package registered from init come first, so
 	// the template's own options (WithAuth) keep their place after them.
