@@ -19,11 +19,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
@@ -46,6 +47,9 @@ const (
 	jwksUnknownKIDRefresh = 10 * time.Second
 	tokenLeeway           = time.Second
 	discoveryTimeout      = 10 * time.Second
+
+	// userAgent is what of-watchdog sends to the issuer, on every request.
+	userAgent = "openfaas-watchdog"
 )
 
 // jwtAuth verifies tokens against the issuer's published keys. Its fields
@@ -56,13 +60,33 @@ type jwtAuth struct {
 	client *http.Client
 
 	issuer   string
-	resource string // "<namespace>:<name>"
-	keys     keyfunc.Keyfunc
+	resource string          // "<namespace>:<name>"
+	keys     keyfunc.Keyfunc // reads the keys held, never the issuer
+
+	// An unknown kid asks for a refresh in the background, never held by
+	// the call: refresher reads the same key set but refreshes it from the
+	// issuer on a miss; refreshLimit spaces refreshes, and pending keeps to
+	// one at a time.
+	ctx          context.Context // Start's: ends when Serve returns
+	refresher    jwkset.Storage
+	refreshLimit *rate.Limiter
+	pending      atomic.Bool
 }
 
 // New is the watchdog.WithAuth constructor for jwt_auth.
 func New(cfg watchdog.Config, logger *slog.Logger) watchdog.Authenticator {
-	return &jwtAuth{cfg: cfg, logger: logger, client: &http.Client{Timeout: discoveryTimeout}}
+	client := &http.Client{Timeout: discoveryTimeout, Transport: userAgentTransport{http.DefaultTransport}}
+	return &jwtAuth{cfg: cfg, logger: logger, client: client}
+}
+
+// userAgentTransport names the watchdog on discovery and key-set requests
+// alike; the key-set library's own requests would say Go-http-client.
+type userAgentTransport struct{ base http.RoundTripper }
+
+func (t userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context()) // a RoundTripper must not change the caller's request
+	r.Header.Set("User-Agent", userAgent)
+	return t.base.RoundTrip(r)
 }
 
 // Start runs OpenID discovery at the issuer, then loads its key set. Keys
@@ -94,28 +118,34 @@ func (a *jwtAuth) Start(ctx context.Context) error {
 		return fmt.Errorf("jwt_auth: OpenID discovery at %s: want issuer and jwks_uri, got %+v", discovery, doc)
 	}
 
-	noError := false
-	keys, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{doc.JWKSURI}, keyfunc.Override{
-		Client:                    client,
-		HTTPTimeout:               discoveryTimeout,
-		NoErrorReturnFirstHTTPReq: &noError, // a key set that can't be read stops the start
-		RefreshInterval:           jwksRefreshInterval,
-		RefreshUnknownKID:         rate.NewLimiter(rate.Every(jwksUnknownKIDRefresh), 1),
-		// The limiter refuses at once when the next refresh is further off
-		// than this, so a call is held at most 1s. (1ms was too tight: under
-		// load the deadline passed before the limiter looked, refusing
-		// refreshes it had tokens for.)
-		RateLimitWaitMax: time.Second,
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(ctx context.Context, err error) {
-				logger.Error("jwt_auth: refreshing the key set failed; keeping the keys we have", slog.String("jwks_uri", u), slog.String("error", err.Error()))
-			}
+	// The first fetch is made here: a key set that can't be read stops the
+	// start.
+	remote, err := jwkset.NewStorageFromHTTP(doc.JWKSURI, jwkset.HTTPClientStorageOptions{
+		Client:          client,
+		Ctx:             ctx,
+		HTTPTimeout:     discoveryTimeout,
+		RefreshInterval: jwksRefreshInterval,
+		RefreshErrorHandler: func(ctx context.Context, err error) {
+			logger.Error("jwt_auth: refreshing the key set failed; keeping the keys we have", slog.String("jwks_uri", doc.JWKSURI), slog.String("error", err.Error()))
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("jwt_auth: key set at %s (from %s): %w", doc.JWKSURI, discovery, err)
 	}
-	a.issuer, a.resource, a.keys = doc.Issuer, namespace+":"+cfg.FunctionName, keys
+	urls := map[string]jwkset.Storage{doc.JWKSURI: remote}
+	held, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{HTTPURLs: urls})
+	if err == nil {
+		// Refreshes at once on a miss: refreshLimit has already said when.
+		a.refresher, err = jwkset.NewHTTPClient(jwkset.HTTPClientOptions{HTTPURLs: urls, RefreshUnknownKID: rate.NewLimiter(rate.Inf, 1)})
+	}
+	if err == nil {
+		a.keys, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: held})
+	}
+	if err != nil {
+		return fmt.Errorf("jwt_auth: key set at %s (from %s): %w", doc.JWKSURI, discovery, err)
+	}
+	a.ctx, a.refreshLimit = ctx, rate.NewLimiter(rate.Every(jwksUnknownKIDRefresh), 1)
+	a.issuer, a.resource = doc.Issuer, namespace+":"+cfg.FunctionName
 	logger.Info("jwt_auth: on", slog.String("issuer", a.issuer), slog.String("function", a.resource))
 	return nil
 }
@@ -127,7 +157,6 @@ func getJSON(ctx context.Context, client *http.Client, url string, v any) error 
 	if err != nil {
 		return err
 	}
-	req.Header.Set("User-Agent", "openfaas-watchdog")
 	res, err := client.Do(req)
 	if err != nil {
 		return err // names the method and URL already
@@ -181,11 +210,47 @@ func (a *jwtAuth) Wrap(next http.Handler) http.Handler {
 }
 
 // keyFor picks the signing key by the token's kid, which must be present.
+// A kid not in the key set is refused at once, and the key set refreshed in
+// the background, so the caller never waits on the issuer; a call after the
+// refresh finds a newly published key.
 func (a *jwtAuth) keyFor(t *jwt.Token) (any, error) {
-	if kid, ok := t.Header["kid"].(string); !ok || kid == "" {
+	kid, ok := t.Header["kid"].(string)
+	if !ok || kid == "" {
 		return nil, fmt.Errorf("invalid kid: %v", t.Header["kid"])
 	}
-	return a.keys.Keyfunc(t)
+	key, err := a.keys.Keyfunc(t)
+	if errors.Is(err, jwkset.ErrKeyNotFound) {
+		a.refreshFor(kid)
+	}
+	return key, err
+}
+
+// refreshFor fetches the key set again, in the background, for a kid it
+// lacked: at once if the last refresh was more than jwksUnknownKIDRefresh
+// ago, else when that much time has passed. One refresh waits or runs at a
+// time; kids seen meanwhile are served by it.
+func (a *jwtAuth) refreshFor(kid string) {
+	if !a.pending.CompareAndSwap(false, true) {
+		return
+	}
+	delay := a.refreshLimit.Reserve().Delay()
+	go func() {
+		defer a.pending.Store(false)
+		if delay > 0 {
+			timer := time.NewTimer(delay)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+			case <-a.ctx.Done():
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(a.ctx, discoveryTimeout)
+		defer cancel()
+		// A miss makes refresher fetch the set; its errors are logged by
+		// the storage's error handler, and the kid may simply not exist.
+		_, _ = a.refresher.KeyRead(ctx, kid)
+	}()
 }
 
 // granted: the permissions must match this function, and the audience, if
@@ -196,15 +261,44 @@ func (a *jwtAuth) granted(c functionClaims) bool {
 }
 
 // matchAny reports whether a pattern, where "*" stands for any run of
-// characters, matches resource.
+// characters, matches resource. Matched directly rather than through a
+// regexp, which would be compiled per pattern per call: the patterns come
+// with each token.
 func matchAny(patterns []string, resource string) bool {
 	for _, p := range patterns {
-		expr := "^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$"
-		if ok, _ := regexp.MatchString(expr, resource); ok {
+		if wildcardMatch(p, resource) {
 			return true
 		}
 	}
 	return false
+}
+
+// wildcardMatch matches s against pattern, "*" being any run of characters
+// and everything else literal. On a mismatch after a "*", that "*" takes
+// one more character and matching resumes: no backtracking beyond the last
+// "*", since an earlier one could only absorb what the last one can.
+func wildcardMatch(pattern, s string) bool {
+	p, i := 0, 0
+	star, resume := -1, 0 // the last "*" seen, and where s resumes after it
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, resume = p, i
+			p++
+		case p < len(pattern) && pattern[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			resume++
+			p, i = star+1, resume
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 func (a *jwtAuth) deny(w http.ResponseWriter, r *http.Request, status int, reason string) {
