@@ -244,13 +244,22 @@ func metric(text, series string) (float64, bool) {
 	return 0, false
 }
 
+// metric is the value of series; a series not exposed fails the test, so a
+// renamed or missing one can't read as 0.
 func (ts *testServer) metric(series string) float64 {
 	ts.t.Helper()
 	v, ok := metric(ts.metrics(), series)
 	if !ok {
-		return 0
+		ts.t.Fatalf("no series %s in the scrape", series)
 	}
 	return v
+}
+
+// hasSeries reports whether series is exposed at all.
+func (ts *testServer) hasSeries(series string) bool {
+	ts.t.Helper()
+	_, ok := metric(ts.metrics(), series)
+	return ok
 }
 
 // waitFor polls cond every 5ms until it holds, failing the test after timeout.

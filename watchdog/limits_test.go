@@ -14,32 +14,39 @@ func TestMaxInflight(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxInflight = 2
 	b := newBlocker(t)
-	ts := startServer(t, cfg, b)
+	var refusedCalled atomic.Bool
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(CallIDHeader) == "refused" {
+			refusedCalled.Store(true) // before blocking, so before any answer
+		}
+		b.ServeHTTP(w, r)
+	})
+	ts := startServer(t, cfg, h)
 
 	calls := []<-chan result{ts.asyncGet("/"), ts.asyncGet("/")}
 	b.waitEntered(t)
 	b.waitEntered(t)
 
-	res, body := ts.get("/")
-	if res.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("third call = %d, want 429", res.StatusCode)
+	// Asynchronously, so a call that is let through to the blocked handler
+	// fails here (wait's 10s) rather than hanging the test.
+	res := wait(t, ts.asyncGet("/", CallIDHeader, "refused"))
+	if res.err != nil || res.code != http.StatusTooManyRequests {
+		t.Fatalf("third call = %d %v, want 429", res.code, res.err)
 	}
-	if got, want := body, "Concurrent request limit exceeded. Max concurrent requests: 2\n"; got != want {
+	if got, want := res.body, "Concurrent request limit exceeded. Max concurrent requests: 2\n"; got != want {
 		t.Errorf("429 body = %q, want %q", got, want)
 	}
-	if got := res.Header.Get("Content-Type"); got != "text/plain" {
+	if got := res.hdr.Get("Content-Type"); got != "text/plain" {
 		t.Errorf("429 Content-Type = %q, want text/plain", got)
 	}
-	if got := res.Header.Get("X-OpenFaaS-Internal"); got != "faas-middleware" {
+	if got := res.hdr.Get("X-OpenFaaS-Internal"); got != "faas-middleware" {
 		t.Errorf("429 X-OpenFaaS-Internal = %q, want faas-middleware", got)
 	}
-	if res.Header.Get(CallIDHeader) == "" {
-		t.Error("429 without a call id")
+	if res.hdr.Get(CallIDHeader) != "refused" {
+		t.Errorf("429 call id %q, want the caller's", res.hdr.Get(CallIDHeader))
 	}
-	select {
-	case <-b.entered:
+	if refusedCalled.Load() {
 		t.Error("the handler was called for a refused call")
-	default:
 	}
 
 	b.open()

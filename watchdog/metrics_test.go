@@ -143,8 +143,11 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 	// The metrics port serves no function calls.
-	if ts.metric(`http_requests_total{code="404",method="get"}`) != 0 {
+	if ts.hasSeries(`http_requests_total{code="404",method="get"}`) {
 		t.Error("metrics port requests were counted as calls")
+	}
+	if ts.hasSeries(`http_requests_total{code="405",method="post"}`) {
+		t.Error("a refused metrics request was counted as a call")
 	}
 }
 
