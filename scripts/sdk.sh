@@ -19,10 +19,14 @@ command -v go >/dev/null 2>&1 || {
 }
 bin="${XDG_CACHE_HOME:-$HOME/.cache}/inproc-go/sdk"
 mkdir -p "$(dirname "$bin")"
-go -C "$root/scripts" build -o "$bin" ./sdk || {
+# Built under a name of its own, then renamed: scripts running at the same
+# time (go test runs packages in parallel) never see a half-written binary.
+go -C "$root/scripts" build -o "$bin.$$" ./sdk || {
 	echo "sdk: building scripts/sdk failed" >&2
+	rm -f "$bin.$$"
 	exit 1
 }
+mv -f "$bin.$$" "$bin"
 # The repository is the one this script is in, wherever it is called from.
 cmd=$1
 shift
