@@ -10,10 +10,12 @@ PACKAGES="buildah podman runc busybox-static ca-certificates iptables docker.io 
 
 usage() {
 	cat <<EOF
-Usage: $(basename "$0") [-h]
+Usage: $(basename "$0") [-h] [PACKAGE...]
 
-Installs the apt packages used by the e2e tests when they are missing:
+Installs the apt packages named, or without any those of the e2e tests,
+when they are missing:
   $PACKAGES
+(scripts/test.sh also installs "prometheus" this way, for promtool.)
 
 Runs 'apt-get update' only when something must be installed.
 Needs root (or sudo). Exits non-zero with a message when an install fails.
@@ -30,12 +32,16 @@ case "${1-}" in
 	usage
 	exit 0
 	;;
-"") ;;
-*)
-	usage >&2
+-*)
+	echo "install-tools: unknown option '$1' (see --help)" >&2
 	exit 2
 	;;
 esac
+e2e=true
+if [ $# -gt 0 ]; then
+	PACKAGES="$*"
+	e2e=false
+fi
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
@@ -63,13 +69,20 @@ echo "install-tools: installing:$missing"
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 $SUDO apt-get update -q || die "apt-get update failed"
 # shellcheck disable=SC2086
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing ||
+# Named packages come without their recommends (prometheus would bring a
+# node exporter); the e2e set keeps them, as podman's setup relies on them.
+recommends=""
+$e2e || recommends="--no-install-recommends"
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $recommends $missing ||
 	die "apt-get install failed for:$missing"
 
 for pkg in $missing; do
 	installed "$pkg" || die "package $pkg still not installed after apt-get install"
 done
-for cmd in buildah podman runc busybox dockerd docker-registry; do
-	command -v "$cmd" >/dev/null 2>&1 || die "command '$cmd' not found on PATH after install"
-done
+if $e2e; then
+	for cmd in buildah podman runc busybox dockerd docker-registry; do
+		command -v "$cmd" >/dev/null 2>&1 || die "command '$cmd' not found on PATH after install"
+	done
+fi
 echo "install-tools: done"
