@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,8 @@ func testContract(t *testing.T, image string) {
 func testMaxInflight(t *testing.T, image string) {
 	c := container.Run(t, image, container.Env("max_inflight=1"))
 	slow := goDo(t, http.MethodGet, c.URL("/sleep?ms=1500"))
-	time.Sleep(300 * time.Millisecond)
+	// The slot is taken once /_/ready says so.
+	waitStatus(t, c.URL("/_/ready"), http.StatusTooManyRequests, 10*time.Second)
 
 	res := do(t, http.MethodGet, c.URL("/"), "", nil)
 	expect(t, res, http.StatusTooManyRequests, "Concurrent request limit exceeded. Max concurrent requests: 1\n")
@@ -192,14 +194,17 @@ func testDrain(t *testing.T, image string) {
 	for range 4 {
 		calls = append(calls, goDo(t, http.MethodGet, c.URL("/sleep?ms=2500")))
 	}
-	time.Sleep(300 * time.Millisecond)
-	c.Signal(t, "TERM")
-	time.Sleep(200 * time.Millisecond)
-	if res := do(t, http.MethodGet, c.URL("/_/health"), "", nil); res.status != http.StatusServiceUnavailable {
-		t.Errorf("health after SIGTERM: %d, want 503", res.status)
+	// The four calls are in flight once the watchdog counts them.
+	for deadline := time.Now().Add(10 * time.Second); metricValue(t, c, "http_requests_in_flight") != 4; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("http_requests_in_flight never reached 4 before SIGTERM")
+		}
 	}
-	if out, err := podmanExec(c.Name, "cat", "/tmp/.lock"); err == nil {
-		t.Errorf("the lock file is still there after SIGTERM: %s", out)
+	c.Signal(t, "TERM")
+	waitStatus(t, c.URL("/_/health"), http.StatusServiceUnavailable, 5*time.Second)
+	out, err := podmanExec(c.Name, "cat", "/tmp/.lock")
+	if err == nil || !strings.Contains(out, "no such file or directory") {
+		t.Errorf("cat /tmp/.lock after SIGTERM: %v %q, want the lock file gone (cat: ...: no such file or directory)", err, out)
 	}
 	for i, call := range calls {
 		if res := <-call; res.status != http.StatusOK {
@@ -309,6 +314,36 @@ func waitFor200(t *testing.T, url string, timeout time.Duration, exited func() (
 			t.Fatalf("%s: no 200 within %s", url, timeout)
 		}
 	}
+}
+
+// waitStatus polls url until it answers status, failing t after timeout.
+func waitStatus(t *testing.T, url string, status int, timeout time.Duration) {
+	t.Helper()
+	last := 0
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if last = do(t, http.MethodGet, url, "", nil).status; last == status {
+			return
+		}
+	}
+	t.Fatalf("%s: %d, want %d within %s", url, last, status, timeout)
+}
+
+// metricValue reads one unlabelled series from the container's metrics;
+// a series that is missing fails t, so a rename can't pass as 0.
+func metricValue(t *testing.T, c *container.Container, name string) float64 {
+	t.Helper()
+	body := do(t, http.MethodGet, c.MetricsURL("/metrics"), "", nil).body
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %q is not a number", name, v)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in the metrics:\n%s", name, body)
+	return 0
 }
 
 func expect(t *testing.T, res response, status int, body string) {
