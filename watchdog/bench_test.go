@@ -34,13 +34,17 @@ func chainFor(tb testing.TB, exec time.Duration) http.Handler {
 
 // echoCaller calls h with one POST, over and over, as net/http would: a
 // cancellable request context and no X-Call-Id, so each call makes its id.
-func echoCaller(tb testing.TB, h http.Handler) func() {
+// header holds name, value pairs the request carries besides.
+func echoCaller(tb testing.TB, h http.Handler, header ...string) func() {
 	payload := []byte(`{"hello":"world"}`)
 	body := bytes.NewReader(payload)
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	req := httptest.NewRequestWithContext(ctx, "POST", "/", io.NopCloser(body))
 	req.ContentLength = int64(len(payload))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	return func() {
 		body.Reset(payload)
 		req.Header.Del(CallIDHeader)
@@ -63,9 +67,14 @@ func BenchmarkChain(b *testing.B) {
 		{"bare", func(testing.TB) http.Handler { return echo }},
 		{"chain", func(tb testing.TB) http.Handler { return chainFor(tb, 10*time.Second) }},
 		{"chain-no-exec-timeout", func(tb testing.TB) http.Handler { return chainFor(tb, 0) }},
+		{"chain-traceparent", func(tb testing.TB) http.Handler { return chainFor(tb, 10*time.Second) }},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
-			call := echoCaller(b, bench.handler(b))
+			var header []string
+			if bench.name == "chain-traceparent" {
+				header = traceHeaders
+			}
+			call := echoCaller(b, bench.handler(b), header...)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -92,5 +101,13 @@ func TestChainAllocations(t *testing.T) {
 		if got > tc.max {
 			t.Errorf("exec_timeout=%s: the chain allocates %.0f times per call over the bare handler, want at most %.0f", tc.exec, got, tc.max)
 		}
+		// A traceparent costs no allocation: its ids are slices of the header.
+		got = testing.AllocsPerRun(200, echoCaller(t, chainFor(t, tc.exec), traceHeaders...)) - bare
+		if got > tc.max {
+			t.Errorf("exec_timeout=%s, with a traceparent: the chain allocates %.0f times per call over the bare handler, want at most %.0f", tc.exec, got, tc.max)
+		}
 	}
 }
+
+// traceHeaders are a caller's W3C trace context, for the chain's figures.
+var traceHeaders = []string{"Traceparent", validTP, "Tracestate", "congo=t61rcWkgMzE"}

@@ -26,6 +26,7 @@ type call struct {
 	logger          *slog.Logger
 	rec             recorder
 	guard           guardedWriter // used by execTimeout only
+	trace           TraceParent   // the caller's traceparent, if valid
 	// Backing arrays for the X-Call-Id values set on the request and the
 	// response: each header gets its own, so neither allocates.
 	requestID, responseID [1]string
@@ -73,6 +74,7 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 		}
 		c.responseID[0] = c.id
 		w.Header()[CallIDHeader] = c.responseID[:]
+		c.trace = traceFrom(r.Header)
 		next.ServeHTTP(&c.rec, r.WithContext(c))
 	})
 }

@@ -26,7 +26,9 @@
 //   - call.go: what the watchdog keeps per call, in one allocation: its id
 //     (X-Call-Id), arrival time and recorder; it is the handler's context.
 //   - logging.go: the access log and Logger(ctx), whose lines carry the
-//     call id.
+//     call id and, for a call with a traceparent, its trace and span ids.
+//   - trace.go: the W3C traceparent and tracestate headers, parsed for
+//     TraceContext(ctx) and the log lines; malformed ones are ignored.
 //   - writer.go: the ResponseWriter every call gets; streaming still works.
 //   - shutdown.go: the drain after SIGTERM and the shutdown hooks.
 //   - lifecycle.go: start hooks, readiness checks and shutdown hooks, as

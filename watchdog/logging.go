@@ -14,7 +14,9 @@ import (
 const maxLoggedCallID = 128
 
 // Logger returns the watchdog's logger for the call whose context is ctx:
-// every record it writes carries the call's id as "call_id". Outside a call
+// every record it writes carries the call's id as "call_id" and, when the
+// call came with a valid traceparent, "trace_id" and "span_id" (the
+// caller's span: the watchdog starts none; see TraceParent). Outside a call
 // it returns slog.Default().
 //
 // In-process there is no per-call stdout prefix (no process boundary to add
@@ -30,16 +32,24 @@ func Logger(ctx context.Context) *slog.Logger {
 	if ch, ok := h.(callIDHandler); ok {
 		h = ch.Handler
 	}
-	return slog.New(h.WithAttrs([]slog.Attr{slog.String("call_id", loggableCallID(c.id))}))
+	attrs := []slog.Attr{slog.String("call_id", loggableCallID(c.id))}
+	if c.trace.value != "" {
+		attrs = append(attrs, slog.String("trace_id", c.trace.TraceID()), slog.String("span_id", c.trace.ParentID()))
+	}
+	return slog.New(h.WithAttrs(attrs))
 }
 
-// callIDHandler is a slog.Handler that adds the call id found in the record's
-// context, so one shared logger serves every call without a per-call With.
+// callIDHandler is a slog.Handler that adds the call id (and trace ids)
+// found in the record's context, so one shared logger serves every call
+// without a per-call With.
 type callIDHandler struct{ slog.Handler }
 
 func (h callIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := CallID(ctx); id != "" {
-		r.AddAttrs(slog.String("call_id", loggableCallID(id)))
+	if c := callFrom(ctx); c != nil && c.id != "" {
+		r.AddAttrs(slog.String("call_id", loggableCallID(c.id)))
+		if c.trace.value != "" {
+			r.AddAttrs(slog.String("trace_id", c.trace.TraceID()), slog.String("span_id", c.trace.ParentID()))
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }
@@ -157,8 +167,8 @@ func (s *Server) flushLogs() {
 }
 
 // withAccessLog writes one line per call: method, path (never the query,
-// which may hold secrets), status, bytes, duration and call id. Kubernetes
-// probes are not logged.
+// which may hold secrets), status, bytes, duration, call id and, if the call
+// has them, trace and span ids. Kubernetes probes are not logged.
 func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	// The record is built here and handed to the handler under the call-id
 	// one, with the id added once: cheaper than LogAttrs by a clock read and
@@ -182,8 +192,15 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.Int("status", callStatus(rec, r)),
 			slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", end.Sub(rec.start)),
-			slog.String("call_id", loggableCallID(CallID(ctx))),
 		)
+		// The ids in one more AddAttrs, which grows the record's overflow
+		// once whether or not the trace ids come along.
+		id := slog.String("call_id", loggableCallID(CallID(ctx)))
+		if t, ok := TraceContext(ctx); ok {
+			record.AddAttrs(id, slog.String("trace_id", t.TraceID()), slog.String("span_id", t.ParentID()))
+		} else {
+			record.AddAttrs(id)
+		}
 		_ = h.Handle(ctx, record)
 	})
 }

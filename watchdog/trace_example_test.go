@@ -1,0 +1,62 @@
+package watchdog_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/inproc-go/templates/watchdog"
+)
+
+// A call that arrives with a W3C traceparent has its ids on every line
+// logged for it; TraceContext gives the handler the whole context, to pass
+// on or to start a span of its own under.
+func ExampleTraceContext() {
+	fn, _ := net.Listen("tcp", "127.0.0.1:0")
+	metrics, _ := net.Listen("tcp", "127.0.0.1:0")
+	cfg := watchdog.DefaultConfig()
+	cfg.SuppressLock = true
+	cfg.HealthcheckInterval = 10 * time.Millisecond
+
+	// Warnings and above, without times, so the output is stable.
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tc, ok := watchdog.TraceContext(r.Context()); ok {
+			fmt.Println(tc.TraceID(), tc.ParentID(), tc.Sampled(), tc.TraceState())
+		}
+		watchdog.Logger(r.Context()).Warn("slow upstream")
+		io.WriteString(w, "ok")
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- watchdog.Serve(ctx, h, watchdog.WithConfig(cfg),
+			watchdog.WithListeners(fn, metrics), watchdog.WithLogger(logger))
+	}()
+
+	req, _ := http.NewRequest("GET", "http://"+fn.Addr().String()+"/", nil)
+	req.Header.Set(watchdog.CallIDHeader, "a1b2c3")
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	req.Header.Set("tracestate", "congo=t61rcWkgMzE")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+	}
+	stop()
+	<-done
+	// Output:
+	// 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7 true congo=t61rcWkgMzE
+	// level=WARN msg="slow upstream" call_id=a1b2c3 trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7
+}
