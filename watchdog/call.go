@@ -76,5 +76,6 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 		w.Header()[CallIDHeader] = c.responseID[:]
 		c.trace = traceFrom(r.Header)
 		next.ServeHTTP(&c.rec, r.WithContext(c))
+		c.rec.setDuration() // for an answer net/http sends itself: no write at all
 	})
 }

@@ -30,6 +30,7 @@
 //   - trace.go: the W3C traceparent and tracestate headers, parsed for
 //     TraceContext(ctx) and the log lines; malformed ones are ignored.
 //   - writer.go: the ResponseWriter every call gets; streaming still works.
+//   - duration.go: X-Duration-Seconds on every answer, as of-watchdog sets it.
 //   - shutdown.go: the drain after SIGTERM and the shutdown hooks.
 //   - lifecycle.go: start hooks, readiness checks and shutdown hooks, as
 //     Options and as registrations from a function package's init.

@@ -25,6 +25,9 @@ type recorder struct {
 	// not once the handler has set a write deadline of its own.
 	streamWriteTimeout time.Duration
 	ownDeadline        bool // the handler set its write deadline itself
+	// The X-Duration-Seconds value and the bytes behind it; see setDuration.
+	duration    [1]string
+	durationBuf [24]byte
 }
 
 func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recorder {
@@ -52,6 +55,7 @@ func (r *recorder) finished() time.Time {
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && !informational(code) {
 		r.status = code
+		r.setDuration()
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -66,6 +70,7 @@ func informational(code int) bool {
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+		r.setDuration()
 	}
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
@@ -99,6 +104,7 @@ func (r *recorder) Flush() { _ = r.FlushError() }
 func (r *recorder) FlushError() error {
 	if r.status == 0 {
 		r.status = http.StatusOK
+		r.setDuration()
 	}
 	rc := http.NewResponseController(r.ResponseWriter)
 	if r.streamWriteTimeout > 0 && !r.ownDeadline {
