@@ -90,20 +90,34 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := flags.Parse(args); err != nil {
 		return fmt.Errorf("%w: %s: %v", errUsage, cmd, err)
 	}
-	if cmd != "serve" && cmd != "run" && (*addr != "127.0.0.1:0" || *modcache) {
-		return fmt.Errorf("%w: -addr and -modcache go with serve and run only", errUsage)
+	// Each command's form, and how many operands it takes.
+	forms := map[string]struct {
+		usage    string
+		min, max int
+	}{
+		"version": {"version", 0, 0},
+		"check":   {"check", 0, 0},
+		"bump":    {"bump [VERSION]", 0, 1},
+		"proxy":   {"proxy DIR", 1, 1},
+		"serve":   {"serve [-addr A] [-modcache]", 0, 0},
+		"run":     {"run [-addr A] [-modcache] -- COMMAND [ARG...]", 1, -1},
 	}
-	operands := flags.Args()
-	want := map[string][2]int{"version": {0, 0}, "check": {0, 0}, "bump": {0, 1}, "proxy": {1, 1}, "serve": {0, 0}, "run": {1, 1 << 20}}
-	n, ok := want[cmd]
+	form, ok := forms[cmd]
 	if !ok {
 		return fmt.Errorf("%w: unknown command %q (want version, check, bump, proxy, serve, run or help)", errUsage, cmd)
 	}
-	if cmd == "run" && len(operands) == 0 {
-		return fmt.Errorf("%w: run needs a command: scripts/sdk.sh run -- COMMAND [ARG...]", errUsage)
+	var misplaced error
+	flags.Visit(func(f *flag.Flag) {
+		if (f.Name == "addr" || f.Name == "modcache") && cmd != "serve" && cmd != "run" {
+			misplaced = fmt.Errorf("%w: -%s goes with serve and run, not %s", errUsage, f.Name, cmd)
+		}
+	})
+	if misplaced != nil {
+		return misplaced
 	}
-	if len(operands) < n[0] || len(operands) > n[1] {
-		return fmt.Errorf("%w: %s takes %d to %d operand(s), got %q", errUsage, cmd, n[0], n[1], operands)
+	operands := flags.Args()
+	if len(operands) < form.min || (form.max >= 0 && len(operands) > form.max) {
+		return fmt.Errorf("%w: want scripts/sdk.sh %s, got %q", errUsage, form.usage, append([]string{cmd}, args...))
 	}
 
 	r, err := openRepo(*repo)
