@@ -64,8 +64,10 @@ sh scripts/sync-templates.sh --check
 sh scripts/sdk.sh check
 
 step "unit tests (race detector)"
-# promtool (Debian's prometheus package) lints a real scrape of :8081.
+# promtool (Debian's prometheus package) lints a real scrape of :8081;
+# valgrind counts the chain's instructions per call (tests/instructions).
 command -v promtool >/dev/null 2>&1 || sh scripts/install-tools.sh prometheus
+command -v valgrind >/dev/null 2>&1 || sh scripts/install-tools.sh valgrind
 (cd watchdog && go test -race -count=1 ./...)
 # Allocation counts per call, which the race detector changes.
 (cd watchdog && go test -count=1 -run '^TestChainAllocations$' .)
