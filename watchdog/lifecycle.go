@@ -106,14 +106,19 @@ func registered(set hooks.Set) []Option {
 	for _, f := range set.Shutdown {
 		opts = append(opts, WithShutdown(f))
 	}
+	for _, m := range set.Metrics {
+		opts = append(opts, WithMetrics(m))
+	}
 	return opts
 }
 
-// lifecycle is a Server's start hooks and readiness checks.
+// lifecycle is a Server's start hooks and readiness checks, and the
+// function's own series.
 type lifecycle struct {
 	start   []hooks.Func
 	ready   []hooks.Func
 	started atomic.Bool // the start hooks have all returned nil
+	metrics ownMetrics  // see ownmetrics.go
 }
 
 // untilStarted answers 503 to calls that arrive while the start hooks run,

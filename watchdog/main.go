@@ -35,7 +35,9 @@ var errSignal = errors.New("signal")
 // hook's included) or a drain that cut calls off, 2 for bad configuration or
 // arguments.
 //
-// Main also runs the hooks registered with OnStart, OnReady and OnShutdown.
+// Main also runs the hooks registered with OnStart, OnReady and OnShutdown,
+// and serves the series registered with RegisterMetrics (or
+// prommetrics.Register) after the watchdog's.
 //
 // Unlike New and Serve, Main sets process-wide state before serving:
 // slog.SetDefault to the server's logger, so slog.InfoContext(ctx, ...)

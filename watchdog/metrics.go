@@ -28,6 +28,7 @@ type callMetrics struct {
 	duration *metrics.Set // http_request_duration_seconds
 	inflight atomic.Int64
 	overdue  func() float64
+	own      *ownMetrics // the function's series, written last (ownmetrics.go)
 
 	mu     sync.RWMutex
 	series map[seriesKey]*seriesPair
@@ -163,6 +164,7 @@ func (m *callMetrics) handler() http.Handler {
 		writeGauge(bw, "http_requests_in_flight", helpInflight, float64(m.inflight.Load()))
 		writeGauge(bw, "watchdog_overdue_handlers", helpOverdue, m.overdue())
 		metrics.WriteProcessMetrics(bw)
+		m.own.write(bw)
 		_ = bw.Flush()
 	})
 }

@@ -128,6 +128,7 @@ func (s *Server) build(h http.Handler) {
 	cfg := s.cfg
 	s.timeout = &execTimeout{limit: cfg.ExecTimeout}
 	s.metrics = newCallMetrics(func() float64 { return float64(s.timeout.overdue.Load()) })
+	s.metrics.own, s.life.metrics.logger = &s.life.metrics, s.logger
 	lim := &limiter{max: int64(cfg.MaxInflight)}
 
 	// Innermost first: the handler under its deadline, panics caught.

@@ -36,8 +36,11 @@ type Server struct {
 // in a temporary directory. Like Main, it runs the hooks the function package
 // registered with watchdog.OnStart, OnReady and OnShutdown: New returns once
 // the start hooks are done and /_/health answers 200, and the shutdown hooks
-// run at Close or when the test ends. The test fails if the configuration is
-// refused, a start hook fails, or the server does not shut down cleanly.
+// run at Close or when the test ends. It serves the series registered with
+// watchdog.RegisterMetrics or prommetrics.Register on MetricsURL. The test
+// fails if the configuration is refused (a metric name that is the
+// watchdog's included), a start hook fails, or the server does not shut
+// down cleanly.
 func New(t testing.TB, h http.Handler, env ...string) *Server {
 	t.Helper()
 	return NewWith(t, h, Options{Env: env})
@@ -52,7 +55,8 @@ type Options struct {
 	// for hooks a test supplies itself.
 	Watchdog []watchdog.Option
 	// SkipRegistered leaves out the hooks registered with watchdog.OnStart,
-	// OnReady and OnShutdown, for a test that supplies its own instead.
+	// OnReady and OnShutdown, and the registered metrics, for a test that
+	// supplies its own instead.
 	SkipRegistered bool
 }
 
@@ -106,6 +110,9 @@ func registered() []watchdog.Option {
 	for _, f := range set.Shutdown {
 		opts = append(opts, watchdog.WithShutdown(f))
 	}
+	for _, m := range set.Metrics {
+		opts = append(opts, watchdog.WithMetrics(m))
+	}
 	return opts
 }
 
@@ -125,6 +132,9 @@ func (s *Server) Logs() string { return s.logs.String() }
 
 func (s *Server) waitHealthy(t testing.TB, timeout time.Duration) {
 	t.Helper()
+	// A probe without an answer gives up: when New refuses the options,
+	// nothing serves the listeners, which still accept.
+	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -133,7 +143,7 @@ func (s *Server) waitHealthy(t testing.TB, timeout time.Duration) {
 			t.Fatalf("watchdogtest: server stopped at start: %v", err)
 		default:
 		}
-		res, err := http.Get(s.URL + "/_/health")
+		res, err := client.Get(s.URL + "/_/health")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {

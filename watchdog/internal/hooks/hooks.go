@@ -1,21 +1,27 @@
-// Package hooks holds the lifecycle hooks a function package registers from
-// its init functions (watchdog.OnStart, OnReady, OnShutdown). It is the only
-// process-level state of the watchdog, and only watchdog.Main and
-// watchdogtest read it; New and Serve take hooks as Options instead.
+// Package hooks holds the lifecycle hooks and metrics a function package
+// registers from its init functions (watchdog.OnStart, OnReady, OnShutdown,
+// RegisterMetrics, prommetrics.Register). It is the only process-level state
+// of the watchdog, and only watchdog.Main and watchdogtest read it; New and
+// Serve take hooks and metrics as Options instead.
 package hooks
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 )
 
 // Func is a start hook, a readiness check or a shutdown hook.
 type Func = func(context.Context) error
 
+// Metrics is a function's own series, as watchdog.Metrics.
+type Metrics = interface{ WritePrometheus(w io.Writer) }
+
 // Set is what was registered, in registration order.
 type Set struct {
 	Start, Ready, Shutdown []Func
+	Metrics                []Metrics
 }
 
 // Kind names a list in Set, for Add and its panics.
@@ -50,6 +56,20 @@ func Add(kind Kind, f Func) {
 	*list = append(*list, f)
 }
 
+// AddMetrics registers m for the caller named by who ("watchdog.RegisterMetrics"),
+// with Add's panics.
+func AddMetrics(who string, m Metrics) {
+	if m == nil {
+		panic(who + "(nil)")
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.taken {
+		panic(who + " called after watchdog.Main started: register metrics from the function package's init function")
+	}
+	registry.set.Metrics = append(registry.set.Metrics, m)
+}
+
 // Take returns the registered set for Main; registrations after it panic.
 func Take() Set {
 	registry.mu.Lock()
@@ -74,5 +94,6 @@ func (s Set) clone() Set {
 		Start:    append([]Func(nil), s.Start...),
 		Ready:    append([]Func(nil), s.Ready...),
 		Shutdown: append([]Func(nil), s.Shutdown...),
+		Metrics:  append([]Metrics(nil), s.Metrics...),
 	}
 }

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 )
@@ -65,6 +66,50 @@ func TestAddPanics(t *testing.T) {
 				}
 			}()
 			Add(Ready, tt.f)
+		})
+	}
+}
+
+type writerFunc func(io.Writer)
+
+func (f writerFunc) WritePrometheus(w io.Writer) { f(w) }
+
+func TestAddMetrics(t *testing.T) {
+	reset(t)
+	a := writerFunc(func(w io.Writer) { io.WriteString(w, "a 1\n") })
+	b := writerFunc(func(w io.Writer) { io.WriteString(w, "b 1\n") })
+	AddMetrics("watchdog.RegisterMetrics", a)
+	AddMetrics("prommetrics.Register", b)
+	var out strings.Builder
+	for _, m := range Take().Metrics {
+		m.WritePrometheus(&out)
+	}
+	if out.String() != "a 1\nb 1\n" {
+		t.Errorf("wrote %q, want a then b", out.String())
+	}
+}
+
+func TestAddMetricsPanics(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		take bool
+		m    Metrics
+		want string
+	}{
+		{"nil", false, nil, "prommetrics.Register(nil)"},
+		{"after Take", true, writerFunc(func(io.Writer) {}), "prommetrics.Register called after watchdog.Main started: register metrics from the function package's init function"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reset(t)
+			if tt.take {
+				Take()
+			}
+			defer func() {
+				if r := recover(); r != tt.want {
+					t.Errorf("panic %v, want %q", r, tt.want)
+				}
+			}()
+			AddMetrics("prommetrics.Register", tt.m)
 		})
 	}
 }
