@@ -30,6 +30,9 @@
 //   - trace.go: the W3C traceparent and tracestate headers, parsed for
 //     TraceContext(ctx) and the log lines; malformed ones are ignored.
 //   - writer.go: the ResponseWriter every call gets; streaming still works.
+//   - observe.go: WithCallObserver, told of each call as it arrives and of
+//     the status it ended with, for tracing; package otelwatchdog has the
+//     OpenTelemetry one, linked only by a template built with -tags=otel.
 //   - duration.go: X-Duration-Seconds on every answer, as of-watchdog sets it.
 //   - shutdown.go: the drain after SIGTERM and the shutdown hooks.
 //   - lifecycle.go: start hooks, readiness checks and shutdown hooks, as

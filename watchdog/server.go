@@ -33,6 +33,9 @@ type Server struct {
 	life       lifecycle // start hooks and readiness checks
 	memRoot    fs.FS     // Main's: where the cgroup files are read, see memlimit.go
 
+	newObservers []func(Config, *slog.Logger) (CallObserver, error)
+	observers    []CallObserver // see observe.go
+
 	fnListener, metricsListener net.Listener
 
 	fnServer, metricsServer *http.Server
@@ -119,6 +122,9 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 		}
 		s.auth = s.newAuth(s.cfg, s.logger)
 	}
+	if err := s.buildObservers(); err != nil {
+		return nil, err
+	}
 	s.build(h)
 	return s, nil
 }
@@ -141,9 +147,10 @@ func (s *Server) build(h http.Handler) {
 	}
 	arrived := func(t time.Time) { s.lastArrival.Store(t.UnixNano()) }
 	function := withCall(s.logger, cfg.WriteTimeout, arrived,
-		s.metrics.middleware(
-			withAccessLog(s.logger,
-				lim.middleware(guarded))))
+		observe(s.observers,
+			s.metrics.middleware(
+				withAccessLog(s.logger,
+					lim.middleware(guarded)))))
 	function = s.untilStarted(function)
 
 	lock := cfg.LockFile

@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -30,6 +29,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/inproc-go/templates/watchdog"
+	k8snamespace "github.com/inproc-go/templates/watchdog/internal/namespace"
 )
 
 const (
@@ -37,9 +37,6 @@ const (
 	// internalHeader marks the watchdog's own answers, as the limiter's.
 	internalHeader = "X-OpenFaaS-Internal"
 	internalSource = "faas-middleware"
-
-	// namespaceFile is the fallback when OPENFAAS_NAMESPACE is unset (CE).
-	namespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 	// Unlike upstream, keys are refreshed, so a rotation needs no restart:
 	// periodically, and when a token names an unknown kid, at most this often.
@@ -97,13 +94,9 @@ func (a *jwtAuth) Start(ctx context.Context) error {
 	if cfg.FunctionName == "" {
 		return errors.New("jwt_auth: OPENFAAS_NAME is not set: it names the function tokens must grant (OpenFaaS Pro sets it; set it under environment: otherwise)")
 	}
-	namespace := cfg.FunctionNamespace
-	if namespace == "" {
-		b, err := os.ReadFile(namespaceFile)
-		if err != nil {
-			return fmt.Errorf("jwt_auth: OPENFAAS_NAMESPACE is not set and %s can't be read: %w", namespaceFile, err)
-		}
-		namespace = strings.TrimSpace(string(b))
+	namespace, err := k8snamespace.Of(cfg.FunctionNamespace, k8snamespace.File)
+	if err != nil {
+		return fmt.Errorf("jwt_auth: %w", err)
 	}
 
 	discovery := strings.TrimSuffix(cfg.JWTIssuer, "/") + "/.well-known/openid-configuration"
