@@ -7,6 +7,6 @@ import (
 	"github.com/inproc-go/templates/watchdog/jwtauth"
 )
 
-// options turn on jwt_auth (OpenFaaS IAM function authentication); the
-// "jwt" build tag selects this file, adding about 1 MB to the binary.
-var options = []watchdog.Option{watchdog.WithAuth(jwtauth.New)}
+// jwt_auth (OpenFaaS IAM function authentication); the "jwt" build tag
+// selects this file, adding about 1 MB to the binary.
+func init() { options = append(options, watchdog.WithAuth(jwtauth.New)) }
