@@ -31,7 +31,7 @@ Checks:
   vet      go vet ./... in each Go module of: $GO_MODULES
   vuln     govulncheck ./... ($GOVULNCHECK_PKG)
            in watchdog/ and in each template as faas-cli lays it out
-           (template/<lang>/ copied to a temporary directory, -tags jwt),
+           (template/<lang>/ copied to a temporary directory, -tags jwt,otel),
            with Go \$VULN_GOTOOLCHAIN ($VULN_GOTOOLCHAIN), against \$GOVULNDB
            or else a database built from golang.org/x/vulndb@$VULNDB_VERSION
            (cached under ~/.cache/inproc-go).
@@ -263,8 +263,8 @@ check_vuln() {
 		rm -rf "$ctx"
 		mkdir -p "$ctx"
 		cp -R "$dir." "$ctx/"
-		# the jwt build is a superset of the default one
-		govulncheck_in "$ctx" "template/$(basename "$dir")/ as faas-cli lays it out" "-tags jwt " || rc=1
+		# the jwt,otel build is a superset of every other one
+		govulncheck_in "$ctx" "template/$(basename "$dir")/ as faas-cli lays it out" "-tags jwt,otel " || rc=1
 	done
 	return "$rc"
 }

@@ -9,7 +9,7 @@ usage() {
 usage: scripts/sync-templates.sh [--check]
 
 Copies common/* (Dockerfile, go.work, options.go, options_jwt.go,
-.gitignore) into every template/<lang>/ folder.
+options_otel.go, .gitignore) into every template/<lang>/ folder.
   --check   change nothing; exit 1 naming each file that differs
 USAGE
 }

@@ -231,7 +231,10 @@ func TestUpgradeFromTheFolder(t *testing.T) {
 	hello := filepath.Join(fnfolder.New(t, root, "golang-middleware-inproc", "hello"), "hello")
 	get := exec.Command("go", "get", "github.com/inproc-go/templates/watchdog@latest")
 	get.Dir = hello
-	get.Env = append(os.Environ(), "GOPROXY=file://"+filepath.ToSlash(proxy), "GONOSUMDB=github.com/inproc-go/templates")
+	// A module cache of its own: the higher version is this test's alone, and
+	// a shared cache would keep it for every later build of that version.
+	get.Env = append(os.Environ(), "GOPROXY=file://"+filepath.ToSlash(proxy)+","+os.Getenv("GOPROXY"),
+		"GONOSUMDB=github.com/inproc-go/templates", "GOMODCACHE="+t.TempDir(), "GOFLAGS=-modcacherw")
 	if out, err := get.CombinedOutput(); err != nil {
 		t.Fatalf("go get ...@latest: %v\n%s", err, out)
 	}
@@ -246,7 +249,12 @@ func TestUpgradeFromTheFolder(t *testing.T) {
 	if got := strings.TrimSpace(string(out)); got != "github.com/inproc-go/templates/watchdog "+higher {
 		t.Errorf("the workspace selects %q, want %s (the function's) over the template's %s", got, higher, pinned)
 	}
-	mustGo(t, ctx, "build", "-o", "handler", ".")
+	build := exec.Command("go", "build", "-o", "handler", ".")
+	build.Dir = ctx
+	build.Env = get.Env
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build with the upgraded SDK: %v\n%s", err, out)
+	}
 }
 
 // publishHigher adds to the proxy folder watchdog/ zipped as the next
