@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -86,10 +87,11 @@ func TestBuildArgs(t *testing.T) {
 		// The builder image is made from this machine's toolchain.
 		version := strings.TrimPrefix(runtime.Version(), "go")
 		mod := readFile(t, filepath.Join(hello, "go.mod"))
-		fnfolder.Write(t, filepath.Join(hello, "go.mod"), strings.Replace(mod, "\ngo 1.25.0\n", "\ngo "+version+"\n", 1))
-		if readFile(t, filepath.Join(hello, "go.mod")) == mod {
-			t.Fatalf("go.mod has no go 1.25.0 line to raise:\n%s", mod)
+		raised := regexp.MustCompile(`(?m)^go [0-9.]+$`).ReplaceAllString(mod, "go "+version)
+		if raised == mod {
+			t.Fatalf("go.mod has no go line below %s to raise:\n%s", version, mod)
 		}
+		fnfolder.Write(t, filepath.Join(hello, "go.mod"), raised)
 		tag := "localhost/inproc-e2e/build-args:go-version"
 		container.BuildFunction(t, container.Function{Lang: lang, Handler: hello, Tag: tag})
 		c := container.Run(t, tag)

@@ -1,13 +1,13 @@
 module handler/function
 
-go 1.25.0
+go 1.26.0
 
-require github.com/inproc-go/templates/watchdog v0.3.0
+require github.com/inproc-go/templates/watchdog v0.3.1
 
 require (
 	github.com/VictoriaMetrics/metrics v1.45.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/valyala/fastrand v1.1.0 // indirect
 	github.com/valyala/histogram v1.2.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
