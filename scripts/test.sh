@@ -14,7 +14,10 @@ stops at the first failure:
   3. unit tests with the race detector: watchdog/, scripts/ and tests/ (among
      them tests/layout: each template as "faas-cli new" and "faas-cli build"
      lay it out, with go test, go vet and go mod tidy, and the edits of an
-     author's first hour), then a soak smoke run (scripts/soak.sh -n 5000)
+     author's first hour; tests/readme: every README command; and
+     tests/instructions: instructions per call under callgrind), then a soak
+     smoke run (scripts/soak.sh -n 5000); installs promtool (prometheus) and
+     valgrind with apt when missing
   4. end to end (skipped with --unit): installs buildah, podman, runc,
      busybox-static, docker.io and docker-registry with apt when missing
      (needs root), builds each template's Dockerfile unchanged with buildah
@@ -25,7 +28,7 @@ stops at the first failure:
      run; probes them;
      then a benchmark smoke run (scripts/bench.sh --smoke) and the demo
      (scripts/demo.sh) natively and in containers
-  --unit   stop after step 3 (no root, no containers)
+  --unit   stop after step 3 (no containers)
 USAGE
 }
 
