@@ -62,6 +62,7 @@ func call(t *testing.T, url string) {
 // the default registry's Go and process collectors are left out, so each
 // go_* and process_* name is there once, the watchdog's.
 func TestRegisteredDefaultRegistryScraped(t *testing.T) {
+	calls.Reset() // a package-level counter: -count=N runs this test N times in one process
 	srv := watchdogtest.New(t, handler)
 	call(t, srv.URL+"/orders")
 	call(t, srv.URL+"/orders")
