@@ -72,7 +72,6 @@ type proxyServer struct {
 	url     string
 	version string
 	srv     *http.Server
-	ln      net.Listener
 	dir     string
 }
 
@@ -116,7 +115,7 @@ func (r *repo) startProxy(addr string, modcache bool, stderr io.Writer) (*proxyS
 			}
 		})
 	}
-	p := &proxyServer{url: "http://" + ln.Addr().String(), version: v, ln: ln, dir: dir}
+	p := &proxyServer{url: "http://" + ln.Addr().String(), version: v, dir: dir}
 	p.srv = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -131,18 +131,16 @@ func TestTemplateIsTidy(t *testing.T) {
 func TestBuildContext(t *testing.T) {
 	root := requireProxy(t)
 	for _, lang := range fnfolder.Langs {
-		edits := append([]fnfolder.Edit{{Name: "as faas-cli new made it", Answer: "Body: hello"}}, fnfolder.Edits(lang)...)
+		edits := append([]fnfolder.Edit{{Name: "as faas-cli new made it"}}, fnfolder.Edits(lang)...)
 		edits = append(edits, fnfolder.Edit{
 			// What go get writes when a dependency needs a newer Go.
-			Name:   "go line at the toolchain's own version",
-			Files:  map[string]string{"go.mod": goModAt(t, root, lang, strings.TrimPrefix(runtime.Version(), "go"))},
-			Answer: "Body: hello",
+			Name:  "go line at the toolchain's own version",
+			Files: map[string]string{"go.mod": goModAt(t, root, lang, strings.TrimPrefix(runtime.Version(), "go"))},
 		}, fnfolder.Edit{
 			// A folder from the classic templates: go.mod with no requirement.
 			Name:   "classic folder, go.mod without the SDK",
 			Files:  map[string]string{"go.mod": "module handler/function\n\ngo 1.25\n"},
 			Remove: []string{"go.sum"},
-			Answer: "Body: hello",
 		})
 		for _, e := range edits {
 			t.Run(lang+"/"+e.Name, func(t *testing.T) {

@@ -39,7 +39,8 @@ type Edit struct {
 	// Fails names the test whose failure must fail the build; "" for an
 	// edit that must build.
 	Fails string
-	// Answer is what the built function answers to a POST of "hello".
+	// Answer is what the built function answers to a POST of "hello", for
+	// tests that run it.
 	Answer string
 }
 
