@@ -13,8 +13,8 @@ Usage: $(basename "$0") [options]
 Builds four echo images (bare net/http, golang-middleware-inproc,
 golang-http-inproc, a two-process reverse-proxy baseline) and measures
 binary and image size, memory idle and after load, idle thread wakeups,
-start to healthy, and wrk throughput and p50/p99 latency, in interleaved
-rounds. Writes
+start to healthy, wrk throughput and p50/p99 latency, and CPU per call
+(the container's and the log shipper's), in interleaved rounds. Writes
 docs/benchmark.md and docs/benchmark.svg (or to --out).
 
 Options:
@@ -25,6 +25,11 @@ Options:
   --starts N        start-to-healthy samples per variant and round (default 3)
   --quiet-wait SECS before each point, wait up to SECS for a second of low CPU
                     pressure from other work, 0 for no wait (default 30s)
+  --shipper-cpu WHERE
+                    where the log shipper (conmon) runs: server (default;
+                    the server's core, as on a node, so CPU per call counts
+                    the log bytes), client (wrk's core: hides its share) or
+                    unpinned
   --smoke           quick check (about a minute with a warm build cache):
                     1 round, 1s points, 1 and 16 connections, output to a
                     temp dir; fails unless every figure was produced
@@ -140,6 +145,15 @@ while [ $# -gt 0 ]; do
 		'' | ,* | *, | *,,* | *[!0-9,]*) bad_usage "--conns '$2': want a comma-separated list such as 1,16,64" ;;
 		esac
 		add -conns "$2"
+		shift
+		;;
+	--shipper-cpu)
+		need_value "$1" $#
+		case "$2" in
+		server | client | unpinned) ;;
+		*) bad_usage "--shipper-cpu '$2': want server, client or unpinned" ;;
+		esac
+		add -shipper-cpu "$2"
 		shift
 		;;
 	--out)

@@ -193,7 +193,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("explicit flags must win over -smoke: %+v, %v", o, err)
 	}
 	o, err = parseFlags(nil, io.Discard)
-	if err != nil || o.Rounds != 5 || o.Duration != 5*time.Second || len(o.Conns) != 3 {
+	if err != nil || o.Rounds != 5 || o.Duration != 5*time.Second || len(o.Conns) != 3 || o.ShipperCPU != "server" {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
 	for _, bad := range [][]string{
@@ -205,6 +205,7 @@ func TestParseFlags(t *testing.T) {
 		{"-conns", "0"},
 		{"-starts", "0"},
 		{"-server-cpu", "1", "-client-cpu", "1"},
+		{"-shipper-cpu", "0"},
 		{"stray"},
 		{"-nope"},
 	} {
@@ -217,7 +218,7 @@ func TestParseFlags(t *testing.T) {
 // fakeResult is two rounds of made-up figures for every variant.
 func fakeResult() *Result {
 	o := Options{Rounds: 2, Conns: []int{1, 16}, Duration: time.Second, Warmup: time.Second, Starts: 1,
-		GoImage: "localhost/inproc-go/golang:local", ServerCPU: "0", ClientCPU: "1", Command: "scripts/bench.sh --smoke"}
+		GoImage: "localhost/inproc-go/golang:local", ServerCPU: "0", ClientCPU: "1", ShipperCPU: "server", Command: "scripts/bench.sh --smoke"}
 	res := &Result{Options: o, Variants: variants(), Started: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
 	scale := map[string]float64{"bare": 1, "middleware": 1.1, "http": 1.12, "twoproc": 2}
 	for r := 0; r < 2; r++ {

@@ -39,6 +39,7 @@ type Options struct {
 	GoImage      string
 	ServerCPU    string
 	ClientCPU    string
+	ShipperCPU   string // where conmon runs: "server", "client" or "unpinned"
 	KeepBinaries string
 	Command      string // the command line shown in the report
 	// Before each measured point, wait up to QuietWait for a second in
@@ -87,6 +88,7 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 	fs.StringVar(&o.GoImage, "go-image", "localhost/inproc-go/golang:local", "GO_IMAGE build arg: the builder image (scripts/builder-image.sh makes it)")
 	fs.StringVar(&o.ServerCPU, "server-cpu", "0", "CPU the containers are pinned to (podman --cpuset-cpus)")
 	fs.StringVar(&o.ClientCPU, "client-cpu", "1", "CPU wrk is pinned to (taskset -c)")
+	fs.StringVar(&o.ShipperCPU, "shipper-cpu", "server", "where the log shipper (conmon) runs: server (the server's CPU, as on a node),\nclient (wrk's CPU, which hides its share) or unpinned")
 	fs.StringVar(&o.KeepBinaries, "keep-binaries", "", "copy every variant's binaries into this directory")
 	fs.DurationVar(&o.QuietWait, "quiet-wait", 30*time.Second, "before each point, wait up to this long for the machine to be quiet (0 = don't)")
 	fs.Float64Var(&o.QuietPressure, "quiet-pressure", 5, "quiet means CPU pressure (PSI some, over 1s) below this percent")
@@ -138,6 +140,8 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 		return o, fmt.Errorf("-settle %s: want 0 or more", o.Settle)
 	case o.QuietWait < 0 || o.QuietPressure <= 0 || o.QuietPressure > 100:
 		return o, fmt.Errorf("-quiet-wait %s / -quiet-pressure %g: want a wait of 0 or more and a percent in (0, 100]", o.QuietWait, o.QuietPressure)
+	case o.ShipperCPU != "server" && o.ShipperCPU != "client" && o.ShipperCPU != "unpinned":
+		return o, fmt.Errorf("-shipper-cpu %q: want server, client or unpinned", o.ShipperCPU)
 	case o.ServerCPU == o.ClientCPU:
 		return o, fmt.Errorf("-server-cpu and -client-cpu are both %s: the server and wrk must not share a core", o.ServerCPU)
 	}
@@ -379,6 +383,9 @@ func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, 
 	if err != nil {
 		return nil, err
 	}
+	if err := pinShipper(ctx, o, conmon); err != nil {
+		return nil, err
+	}
 	if err := sleep(ctx, o.Settle); err != nil {
 		return nil, err
 	}
@@ -447,6 +454,7 @@ func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, 
 		// CPU per call, in microseconds; the whole run's CPU over wrk's count.
 		figs[fmt.Sprintf("cpu_%d", c)] = (cpu1 - cpu0) / userHZ * 1e6 / float64(l.Requests)
 		figs[fmt.Sprintf("logcpu_%d", c)] = (log1 - log0) / userHZ * 1e6 / float64(l.Requests)
+		figs[fmt.Sprintf("nodecpu_%d", c)] = figs[fmt.Sprintf("cpu_%d", c)] + figs[fmt.Sprintf("logcpu_%d", c)]
 		if psiOK {
 			figs[fmt.Sprintf("psi_%d", c)] = (psi1 - psi0) / float64(wall.Microseconds()) * 100
 		}

@@ -286,6 +286,26 @@ func parentOf(pid int) (int, error) {
 	return parentPID(b)
 }
 
+// pinShipper moves conmon, which copies the container's output to its log,
+// onto the CPU -shipper-cpu names: on a node the shipper shares the
+// function's cores, so "server" charges the log bytes to the server as a
+// node would.
+func pinShipper(ctx context.Context, o Options, conmon int) error {
+	cpu := ""
+	switch o.ShipperCPU {
+	case "server":
+		cpu = o.ServerCPU
+	case "client":
+		cpu = o.ClientCPU
+	default:
+		return nil
+	}
+	if out, err := command(ctx, "taskset", "-a", "-p", "-c", cpu, strconv.Itoa(conmon)); err != nil {
+		return fmt.Errorf("pinning conmon (pid %d) to CPU %s: %w\n%s", conmon, cpu, err, out)
+	}
+	return nil
+}
+
 // parentPID reads field 4 of /proc/PID/stat; the command name in field 2
 // may hold spaces and parentheses, so fields are counted after the last ')'.
 func parentPID(stat []byte) (int, error) {

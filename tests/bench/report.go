@@ -50,6 +50,7 @@ func metrics(conns []int) []Metric {
 			Metric{Key: fmt.Sprintf("p99_%d", c), Label: fmt.Sprintf("p99 latency, %d conn", c), Unit: "ms", Chart: fmt.Sprintf("p99 c%d", c)},
 			Metric{Key: fmt.Sprintf("cpu_%d", c), Label: fmt.Sprintf("container CPU per call, %d conn", c), Unit: "us", Chart: cpuChart},
 			Metric{Key: fmt.Sprintf("logcpu_%d", c), Label: fmt.Sprintf("conmon (log shipping) CPU per call, %d conn", c), Unit: "us", NoRatio: true},
+			Metric{Key: fmt.Sprintf("nodecpu_%d", c), Label: fmt.Sprintf("container + conmon CPU per call, %d conn", c), Unit: "us"},
 		)
 	}
 	return ms
@@ -377,6 +378,7 @@ func renderMarkdown(res *Result, rep Report) string {
 Per round, in an order rotated each round, each variant is started ` + fmt.Sprint(o.Starts) + ` time(s) (` + "`podman --runtime runc run -d --cpuset-cpus " + o.ServerCPU + "`" + `, port 8080 published on 127.0.0.1 only; the time from launching ` + "`podman run`" + ` to the first 200 from /_/health, polled every 5 ms, is the start time, median of the starts); the last start is left idle for ` + o.Settle.String() + `, its memory read, one call checked to echo, and then, for each connection count (` + joinInts(o.Conns) + `), ` + "`taskset -c " + o.ClientCPU + " wrk -t1 -cN --latency`" + ` POSTs for ` + o.Warmup.String() + ` of warm-up (discarded) and ` + o.Duration.String() + ` measured, with keep-alive. After the last point and ` + o.Settle.String() + ` of quiet the memory is read again and the container removed; over the second half of that quiet spell the voluntary context switches of the container's threads (/proc/PID/task/*/status) are counted: the idle wakeups, what wakes a process that has nothing to do.
 
 - The container is pinned to CPU ` + o.ServerCPU + ` (Go then runs with GOMAXPROCS=1) and wrk to CPU ` + o.ClientCPU + `, so the client does not steal the server's core.
+- ` + shipperText(o) + `
 - Memory: ` + "`podman stats --no-stream`" + ` (cgroup usage; noisy on cgroup v1, where the same idle image reads anywhere from 1.3 to 6.3 MB), and RssAnon, VmRSS and VmHWM from /proc/PID/status of the container's host PID (` + "`podman inspect --format '{{.State.Pid}}'`" + `) and all its descendants, summed. RssAnon is the Go heap and stacks actually touched; VmRSS adds the mapped binary pages; VmHWM is the peak VmRSS.
 - Sizes: the image's size from ` + "`podman image inspect`" + `, the binaries' sizes from the mounted image (both binaries for the two-process baseline).
 - Ratios are paired: each variant's figure divided by bare net/http's in the same round, then the median over rounds.
@@ -447,13 +449,24 @@ func pressureSummary(res *Result) string {
 		}
 	}
 	s := fmt.Sprintf("CPU pressure during the measured points (/proc/pressure/cpu \"some\": share of time a task waited for a CPU), median by variant: %s; max %.0f%%. "+
-		"It counts the load itself too (the two-process baseline's two processes share CPU %s; Go's extra threads; the unpinned conmon), so it is not only other work",
+		"It counts the load itself too (the two-process baseline's two processes share CPU %s; Go's extra threads; conmon, pinned as -shipper-cpu says), so it is not only other work",
 		strings.Join(all, ", "), slices.Max(ps), res.Options.ServerCPU)
 	if res.Options.QuietWait > 0 {
 		s += fmt.Sprintf(". Before each point the run waited for a quiet second (pressure below %g%% with the container idle): %s of waiting in all; %d point(s) measured without one after %s",
 			res.Options.QuietPressure, time.Duration(waited*float64(time.Second)).Round(time.Second), notQuiet, res.Options.QuietWait)
 	}
 	return s
+}
+
+// shipperText says where the log shipper ran and what the CPU figures hold.
+func shipperText(o Options) string {
+	where := map[string]string{
+		"server":   "pinned to the server's CPU " + o.ServerCPU + ", as a node's runtime shares the function's cores",
+		"client":   "pinned to wrk's CPU " + o.ClientCPU + ", which keeps its work off the server's core and so hides its share",
+		"unpinned": "left unpinned",
+	}[o.ShipperCPU]
+	return "The log shipper, conmon (podman's monitor, which copies the container's output to its log), was " + where + " (`-shipper-cpu " + o.ShipperCPU + "`). " +
+		"CPU per call is the container's processes' user+system time over wrk's call count; conmon's is given beside it, and their sum is what a node pays per call."
 }
 
 func joinInts(xs []int) string {
