@@ -17,7 +17,8 @@ type CallObserver interface {
 	// max_inflight, jwt_auth, exec_timeout and panic recovery, so End sees
 	// their answers. The context it returns must be r.Context() or derived
 	// from it: the rest of the chain and the handler get it, so CallID and
-	// Logger still find the call.
+	// Logger still find the call. An observer that starts a span names it
+	// with SetCallSpan, so the call's log lines carry its ids.
 	Start(r *http.Request) context.Context
 	// End runs once the call is over, panics included, with the context
 	// Start returned. A handler still running after its 504 ends when it

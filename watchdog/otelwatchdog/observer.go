@@ -44,7 +44,8 @@ func newObserver(tp trace.TracerProvider, prop propagation.TextMapPropagator, sh
 
 // Start extracts the caller's span from traceparent and tracestate (and
 // whatever else prop reads) and starts the call's server span under it;
-// the context returned carries it, so the handler's spans are its children.
+// the context returned carries it, so the handler's spans are its children,
+// and the call's log lines carry its trace_id and span_id.
 func (o *observer) Start(r *http.Request) context.Context {
 	ctx := o.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	method, known := methodOf(r.Method)
@@ -52,9 +53,12 @@ func (o *observer) Start(r *http.Request) context.Context {
 	if !known {
 		name = "HTTP" // semconv: the span name for a method it doesn't know
 	}
-	ctx, _ = o.tracer.Start(ctx, name,
+	ctx, span := o.tracer.Start(ctx, name,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(requestAttributes(r, method, known)...))
+	// The call's log lines name this span, the one its own spans hang under.
+	sc := span.SpanContext()
+	watchdog.SetCallSpan(ctx, sc.TraceID(), sc.SpanID())
 	return ctx
 }
 
