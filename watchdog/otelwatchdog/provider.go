@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -30,9 +31,15 @@ import (
 // them (OTEL_EXPORTER_OTLP_ENDPOINT, _HEADERS, _TIMEOUT, _PROTOCOL and
 // their _TRACES_ forms, OTEL_TRACES_SAMPLER and _ARG, OTEL_BSP_*,
 // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_EXPORTER,
-// OTEL_SDK_DISABLED), and installs the tracer provider and a W3C Trace
-// Context and Baggage propagator as otel's globals, so otel.Tracer in the
-// handler and otelhttp's transport use them.
+// OTEL_SDK_DISABLED, OTEL_PROPAGATORS), and installs the tracer provider
+// and the propagators as otel's globals, so otel.Tracer in the handler and
+// otelhttp's transport use them.
+//
+// OTEL_PROPAGATORS is a comma-separated list of tracecontext (W3C Trace
+// Context) and baggage (W3C Baggage), by default both, or none for neither:
+// then every call starts a new trace. The specification's other
+// propagators (b3, b3multi, jaeger, xray, ottrace) are not linked into this
+// build and are refused at start.
 //
 // The service name defaults to "<OPENFAAS_NAME>.<namespace>", the namespace
 // being OPENFAAS_NAMESPACE or the service account's.
@@ -47,7 +54,7 @@ func New(cfg watchdog.Config, logger *slog.Logger) (watchdog.CallObserver, error
 	if err != nil {
 		return nil, err
 	}
-	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	prop := newPropagator(env.propagators)
 	otel.SetTextMapPropagator(prop)
 	otel.SetErrorHandler(newErrorLog(logger))
 	if env.disabled {
@@ -81,7 +88,8 @@ func New(cfg watchdog.Config, logger *slog.Logger) (watchdog.CallObserver, error
 	logger.Info("opentelemetry: tracing calls",
 		slog.String("service.name", serviceName(res)),
 		slog.String("exporter", env.exporter),
-		slog.String("protocol", env.protocol))
+		slog.String("protocol", env.protocol),
+		slog.String("propagators", strings.Join(env.propagators, ",")))
 	return newObserver(tp, prop, func(ctx context.Context) error {
 		return shutdown(ctx, tp, counts, logger)
 	}), nil
@@ -93,10 +101,13 @@ type otelEnv struct {
 	disabled bool
 	exporter string // "otlp" or "none"
 	protocol string // "http/protobuf" or "grpc"
+	// propagators are OTEL_PROPAGATORS' names, in order, each once; none
+	// is the empty list.
+	propagators []string
 }
 
 // readEnv refuses at start what the SDK would otherwise only log and
-// ignore: an unknown sampler, exporter or protocol.
+// ignore: an unknown sampler, exporter, protocol or propagator.
 func readEnv(getenv func(string) string) (otelEnv, error) {
 	var env otelEnv
 	var errs []error
@@ -143,7 +154,64 @@ func readEnv(getenv func(string) string) (otelEnv, error) {
 	default:
 		errs = append(errs, fmt.Errorf("OTEL_TRACES_SAMPLER=%q: want always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio", s))
 	}
+	var err error
+	env.propagators, err = readPropagators(get("OTEL_PROPAGATORS"))
+	errs = append(errs, err)
 	return env, errors.Join(errs...)
+}
+
+// acceptedPropagators is what an OTEL_PROPAGATORS error names.
+const acceptedPropagators = "want a comma-separated list of tracecontext and baggage, or none"
+
+// readPropagators parses OTEL_PROPAGATORS as the specification's
+// environment variables say: a comma-separated list, case-insensitive,
+// tracecontext,baggage when empty or unset. none (no propagator) alone.
+func readPropagators(v string) ([]string, error) {
+	if v == "" {
+		return []string{"tracecontext", "baggage"}, nil
+	}
+	var names []string
+	var errs []error
+	none := false
+	for name := range strings.SplitSeq(v, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		switch name {
+		case "":
+			errs = append(errs, fmt.Errorf("OTEL_PROPAGATORS=%q: an empty name; %s", v, acceptedPropagators))
+		case "tracecontext", "baggage":
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		case "none":
+			none = true
+		case "b3", "b3multi", "jaeger", "xray", "ottrace":
+			errs = append(errs, fmt.Errorf("OTEL_PROPAGATORS=%q: %s is not linked into this build; %s", v, name, acceptedPropagators))
+		default:
+			errs = append(errs, fmt.Errorf("OTEL_PROPAGATORS=%q: unknown propagator %q; %s", v, name, acceptedPropagators))
+		}
+	}
+	if none && len(names) > 0 {
+		errs = append(errs, fmt.Errorf("OTEL_PROPAGATORS=%q: none means no propagator, so it cannot come with others; %s", v, acceptedPropagators))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return names, nil
+}
+
+// newPropagator is the composite of the propagators readPropagators named,
+// in their order; for none, one that neither extracts nor injects.
+func newPropagator(names []string) propagation.TextMapPropagator {
+	props := make([]propagation.TextMapPropagator, 0, len(names))
+	for _, name := range names {
+		switch name {
+		case "tracecontext":
+			props = append(props, propagation.TraceContext{})
+		case "baggage":
+			props = append(props, propagation.Baggage{})
+		}
+	}
+	return propagation.NewCompositeTextMapPropagator(props...)
 }
 
 func newExporter(ctx context.Context, protocol string) (sdktrace.SpanExporter, error) {
