@@ -48,7 +48,9 @@ type CallResult struct {
 // WithCallObserver has New build a CallObserver once the configuration is
 // known (as WithAuth does an Authenticator) and tell it of every call.
 // Observers given by several options nest in order, the first outermost.
-// A constructor's error is returned by New.
+// A constructor's error is returned by New. An observer that is also
+// Metrics (a count of spans it could not send, say) has its series served
+// on the metrics endpoint, checked as WithMetrics' are.
 func WithCallObserver(newObserver func(Config, *slog.Logger) (CallObserver, error)) Option {
 	return func(s *Server) error {
 		if newObserver == nil {
@@ -69,6 +71,11 @@ func (s *Server) buildObservers() error {
 		}
 		if o == nil {
 			return errors.New("WithCallObserver: the constructor returned no observer and no error")
+		}
+		if m, ok := o.(Metrics); ok {
+			if err := s.life.metrics.add(m); err != nil {
+				return err
+			}
 		}
 		s.observers = append(s.observers, o)
 		s.hooks = append(s.hooks, o.Shutdown)

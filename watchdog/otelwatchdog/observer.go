@@ -2,6 +2,7 @@ package otelwatchdog
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,6 +37,7 @@ type observer struct {
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	shutdown func(context.Context) error // nil: the provider is not ours
+	counts   *spanCounts                 // nil: no batch processor of ours
 }
 
 func newObserver(tp trace.TracerProvider, prop propagation.TextMapPropagator, shutdown func(context.Context) error) *observer {
@@ -87,6 +89,15 @@ func (o *observer) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return o.shutdown(ctx)
+}
+
+// WritePrometheus serves the span counts on the watchdog's metrics
+// endpoint (the watchdog asks an observer that has it); nothing when the
+// spans don't go through New's batch processor.
+func (o *observer) WritePrometheus(w io.Writer) {
+	if o.counts != nil {
+		o.counts.WritePrometheus(w)
+	}
 }
 
 // SetRoute names the call's span for the route a routing handler matched,

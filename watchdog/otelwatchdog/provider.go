@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -46,9 +45,11 @@ import (
 //
 // Spans leave through a batch span processor: nothing connects at start,
 // and a call never waits for the collector. Once its queue (OTEL_BSP_MAX_
-// QUEUE_SIZE, 2048) is full, spans are dropped; Shutdown flushes the queue
-// within the watchdog's cleanup timeout and logs how many spans were
-// exported, failed or dropped.
+// QUEUE_SIZE, 2048) is full, spans are dropped; the metrics endpoint counts
+// them, and those in batches the exporter gave up on, as
+// otelwatchdog_spans_dropped_total{reason="queue_full"|"export_failed"},
+// beside otelwatchdog_spans_exported_total. Shutdown flushes the queue
+// within the watchdog's cleanup timeout and logs the counts.
 func New(cfg watchdog.Config, logger *slog.Logger) (watchdog.CallObserver, error) {
 	env, err := readEnv(os.Getenv)
 	if err != nil {
@@ -78,10 +79,10 @@ func New(cfg watchdog.Config, logger *slog.Logger) (watchdog.CallObserver, error
 			return nil, fmt.Errorf("opentelemetry: exporter: %w", err)
 		}
 		// Never blocking on a full queue: a call must not wait for the
-		// collector. The queue's size and the batch timing come from
-		// OTEL_BSP_*.
-		bsp := sdktrace.NewBatchSpanProcessor(countingExporter{exp, counts})
-		opts = append(opts, sdktrace.WithSpanProcessor(countingProcessor{bsp, counts}))
+		// collector. The gate keeps the queue's bound (spans.go); the
+		// batch timing comes from OTEL_BSP_*.
+		bsp := sdktrace.NewBatchSpanProcessor(countingExporter{exp, counts}, sdktrace.WithMaxQueueSize(env.maxQueue+1))
+		opts = append(opts, sdktrace.WithSpanProcessor(queueGate{bsp, counts, int64(env.maxQueue)}))
 	}
 	tp := sdktrace.NewTracerProvider(opts...) // the sampler from OTEL_TRACES_SAMPLER
 	otel.SetTracerProvider(tp)
@@ -90,9 +91,13 @@ func New(cfg watchdog.Config, logger *slog.Logger) (watchdog.CallObserver, error
 		slog.String("exporter", env.exporter),
 		slog.String("protocol", env.protocol),
 		slog.String("propagators", strings.Join(env.propagators, ",")))
-	return newObserver(tp, prop, func(ctx context.Context) error {
+	o := newObserver(tp, prop, func(ctx context.Context) error {
 		return shutdown(ctx, tp, counts, logger)
-	}), nil
+	})
+	if env.exporter != "none" {
+		o.counts = counts
+	}
+	return o, nil
 }
 
 // otelEnv is what New reads itself; the rest of the OTEL_* variables are
@@ -104,10 +109,12 @@ type otelEnv struct {
 	// propagators are OTEL_PROPAGATORS' names, in order, each once; none
 	// is the empty list.
 	propagators []string
+	maxQueue    int // OTEL_BSP_MAX_QUEUE_SIZE
 }
 
 // readEnv refuses at start what the SDK would otherwise only log and
-// ignore: an unknown sampler, exporter, protocol or propagator.
+// ignore: an unknown sampler, exporter, protocol or propagator, a queue
+// size that is not a number.
 func readEnv(getenv func(string) string) (otelEnv, error) {
 	var env otelEnv
 	var errs []error
@@ -154,6 +161,16 @@ func readEnv(getenv func(string) string) (otelEnv, error) {
 	default:
 		errs = append(errs, fmt.Errorf("OTEL_TRACES_SAMPLER=%q: want always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio", s))
 	}
+	env.maxQueue = sdktrace.DefaultMaxQueueSize
+	if v := get("OTEL_BSP_MAX_QUEUE_SIZE"); v != "" {
+		// The gate in front of the queue needs the size the SDK would use.
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("OTEL_BSP_MAX_QUEUE_SIZE=%q: want a whole number of spans, 1 or more", v))
+		}
+		env.maxQueue = n
+	}
+
 	var err error
 	env.propagators, err = readPropagators(get("OTEL_PROPAGATORS"))
 	errs = append(errs, err)
@@ -250,42 +267,6 @@ func serviceName(res *resource.Resource) string {
 	return v.AsString()
 }
 
-// spanCounts tells, at shutdown, what became of the sampled spans:
-// dropped is what neither reached the collector nor failed on the way,
-// so the queue had no room for it (or the flush ran out of time).
-type spanCounts struct {
-	ended, exported, failed atomic.Int64
-}
-
-// countingProcessor counts the sampled spans handed to the batch processor.
-type countingProcessor struct {
-	sdktrace.SpanProcessor
-	counts *spanCounts
-}
-
-func (p countingProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
-	if s.SpanContext().IsSampled() {
-		p.counts.ended.Add(1)
-	}
-	p.SpanProcessor.OnEnd(s)
-}
-
-// countingExporter counts what the batch processor managed to send.
-type countingExporter struct {
-	sdktrace.SpanExporter
-	counts *spanCounts
-}
-
-func (e countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	err := e.SpanExporter.ExportSpans(ctx, spans)
-	if err != nil {
-		e.counts.failed.Add(int64(len(spans)))
-	} else {
-		e.counts.exported.Add(int64(len(spans)))
-	}
-	return err
-}
-
 // shutdownReserve is the most shutdown keeps back from its context's
 // deadline.
 const shutdownReserve = 250 * time.Millisecond
@@ -303,12 +284,14 @@ func shutdown(ctx context.Context, tp *sdktrace.TracerProvider, counts *spanCoun
 		defer cancel()
 	}
 	err := tp.Shutdown(ctx)
-	ended, exported, failed := counts.ended.Load(), counts.exported.Load(), counts.failed.Load()
+	ended, exported, failed, dropped := counts.ended.Load(), counts.exported.Load(), counts.failed.Load(), counts.dropped.Load()
+	// unsent were still queued when the flush ran out of time.
+	unsent := ended - exported - failed - dropped
 	attrs := []any{
 		slog.Int64("ended", ended), slog.Int64("exported", exported),
-		slog.Int64("failed", failed), slog.Int64("dropped", ended-exported-failed),
+		slog.Int64("failed", failed), slog.Int64("dropped", dropped), slog.Int64("unsent", unsent),
 	}
-	if err != nil || failed > 0 || ended-exported-failed > 0 {
+	if err != nil || failed > 0 || dropped > 0 || unsent > 0 {
 		if err != nil {
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}

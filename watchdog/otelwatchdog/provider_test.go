@@ -295,6 +295,8 @@ func TestEnvRefused(t *testing.T) {
 		{"OTEL_TRACES_SAMPLER", "sometimes", "want always_on"},
 		{"OTEL_SDK_DISABLED", "maybe", "want true or false"},
 		{"OTEL_PROPAGATORS", "b3", "want a comma-separated list of tracecontext and baggage, or none"},
+		{"OTEL_BSP_MAX_QUEUE_SIZE", "lots", "want a whole number of spans, 1 or more"},
+		{"OTEL_BSP_MAX_QUEUE_SIZE", "0", "want a whole number of spans, 1 or more"},
 	} {
 		env := map[string]string{tc.name: tc.value}
 		if _, err := readEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.name) {
