@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,10 @@ type call struct {
 	rec             recorder
 	guard           guardedWriter // used by execTimeout only
 	trace           TraceParent   // the caller's traceparent, if valid
+	// The observer's span (SetCallSpan): trace id and span id in hex, one
+	// string; nil until one is named. Atomic, as a handler's goroutines may
+	// log while it is set.
+	span atomic.Pointer[string]
 	// Backing arrays for the X-Call-Id values set on the request and the
 	// response: each header gets its own, so neither allocates.
 	requestID, responseID [1]string
@@ -47,6 +52,19 @@ func callFrom(ctx context.Context) *call {
 	}
 	c, _ := ctx.Value(callKey{}).(*call)
 	return c
+}
+
+// logIDs are the trace id and span id the call's log lines carry: the
+// observer's span, else the caller's, else "" (a nil c included). The one
+// place the logs take them from.
+func (c *call) logIDs() (traceID, spanID string) {
+	if c == nil {
+		return "", ""
+	}
+	if ids := c.span.Load(); ids != nil {
+		return (*ids)[:32], (*ids)[32:]
+	}
+	return c.trace.TraceID(), c.trace.ParentID()
 }
 
 // CallID returns the call id of the request whose context is ctx, or ""

@@ -15,9 +15,9 @@ const maxLoggedCallID = 128
 
 // Logger returns the watchdog's logger for the call whose context is ctx:
 // every record it writes carries the call's id as "call_id" and, when the
-// call came with a valid traceparent, "trace_id" and "span_id" (the
-// caller's span: the watchdog starts none; see TraceParent). Outside a call
-// it returns slog.Default().
+// call has them, "trace_id" and "span_id": those of the span an observer
+// started (SetCallSpan), else the caller's from a valid traceparent (see
+// CallSpan). Outside a call it returns slog.Default().
 //
 // In-process there is no per-call stdout prefix (no process boundary to add
 // one), so log through this logger to tie lines to a call.
@@ -33,8 +33,8 @@ func Logger(ctx context.Context) *slog.Logger {
 		h = ch.Handler
 	}
 	attrs := []slog.Attr{slog.String("call_id", loggableCallID(c.id))}
-	if c.trace.value != "" {
-		attrs = append(attrs, slog.String("trace_id", c.trace.TraceID()), slog.String("span_id", c.trace.ParentID()))
+	if traceID, spanID := c.logIDs(); traceID != "" {
+		attrs = append(attrs, slog.String("trace_id", traceID), slog.String("span_id", spanID))
 	}
 	return slog.New(h.WithAttrs(attrs))
 }
@@ -47,8 +47,8 @@ type callIDHandler struct{ slog.Handler }
 func (h callIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if c := callFrom(ctx); c != nil && c.id != "" {
 		r.AddAttrs(slog.String("call_id", loggableCallID(c.id)))
-		if c.trace.value != "" {
-			r.AddAttrs(slog.String("trace_id", c.trace.TraceID()), slog.String("span_id", c.trace.ParentID()))
+		if traceID, spanID := c.logIDs(); traceID != "" {
+			r.AddAttrs(slog.String("trace_id", traceID), slog.String("span_id", spanID))
 		}
 	}
 	return h.Handler.Handle(ctx, r)
@@ -196,8 +196,8 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 		// The ids in one more AddAttrs, which grows the record's overflow
 		// once whether or not the trace ids come along.
 		id := slog.String("call_id", loggableCallID(CallID(ctx)))
-		if t, ok := TraceContext(ctx); ok {
-			record.AddAttrs(id, slog.String("trace_id", t.TraceID()), slog.String("span_id", t.ParentID()))
+		if traceID, spanID := callFrom(ctx).logIDs(); traceID != "" {
+			record.AddAttrs(id, slog.String("trace_id", traceID), slog.String("span_id", spanID))
 		} else {
 			record.AddAttrs(id)
 		}

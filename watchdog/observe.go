@@ -17,7 +17,8 @@ type CallObserver interface {
 	// max_inflight, jwt_auth, exec_timeout and panic recovery, so End sees
 	// their answers. The context it returns must be r.Context() or derived
 	// from it: the rest of the chain and the handler get it, so CallID and
-	// Logger still find the call.
+	// Logger still find the call. An observer that starts a span names it
+	// with SetCallSpan, so the call's log lines carry its ids.
 	Start(r *http.Request) context.Context
 	// End runs once the call is over, panics included, with the context
 	// Start returned. A handler still running after its 504 ends when it
@@ -47,7 +48,9 @@ type CallResult struct {
 // WithCallObserver has New build a CallObserver once the configuration is
 // known (as WithAuth does an Authenticator) and tell it of every call.
 // Observers given by several options nest in order, the first outermost.
-// A constructor's error is returned by New.
+// A constructor's error is returned by New. An observer that is also
+// Metrics (a count of spans it could not send, say) has its series served
+// on the metrics endpoint, checked as WithMetrics' are.
 func WithCallObserver(newObserver func(Config, *slog.Logger) (CallObserver, error)) Option {
 	return func(s *Server) error {
 		if newObserver == nil {
@@ -68,6 +71,11 @@ func (s *Server) buildObservers() error {
 		}
 		if o == nil {
 			return errors.New("WithCallObserver: the constructor returned no observer and no error")
+		}
+		if m, ok := o.(Metrics); ok {
+			if err := s.life.metrics.add(m); err != nil {
+				return err
+			}
 		}
 		s.observers = append(s.observers, o)
 		s.hooks = append(s.hooks, o.Shutdown)

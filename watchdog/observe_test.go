@@ -211,3 +211,29 @@ func TestCallObserverRefused(t *testing.T) {
 		t.Error("a constructor returning neither observer nor error accepted")
 	}
 }
+
+// metricsObserver is an observer that is also Metrics.
+type metricsObserver struct {
+	spanObserver
+	series string
+}
+
+func (o metricsObserver) WritePrometheus(w io.Writer) { io.WriteString(w, o.series) }
+
+// An observer that is also Metrics has its series on the metrics endpoint;
+// a name that is the watchdog's is refused at start, as WithMetrics' are.
+func TestCallObserverMetrics(t *testing.T) {
+	own := metricsObserver{spanObserver{set: make(chan bool, 8)}, "# HELP observer_spans_total Spans.\n# TYPE observer_spans_total counter\nobserver_spans_total 7\n"}
+	ts := newTestServer(t, testConfig(t), okHandler,
+		WithCallObserver(func(Config, *slog.Logger) (CallObserver, error) { return own, nil })).serve()
+	if v := ts.metric("observer_spans_total"); v != 7 {
+		t.Errorf("observer_spans_total = %v, want 7", v)
+	}
+
+	clash := metricsObserver{spanObserver{}, "http_requests_total 1\n"}
+	_, err := New(okHandler, WithConfig(testConfig(t)), WithLogger(slog.New(slog.DiscardHandler)),
+		WithCallObserver(func(Config, *slog.Logger) (CallObserver, error) { return clash, nil }))
+	if err == nil || !strings.Contains(err.Error(), "http_requests_total") {
+		t.Errorf("an observer writing http_requests_total: %v, want refused naming it", err)
+	}
+}

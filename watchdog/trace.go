@@ -2,6 +2,7 @@ package watchdog
 
 import (
 	"context"
+	"encoding/hex"
 	"net/http"
 	"strings"
 )
@@ -20,10 +21,11 @@ const traceparentLen = 2 + 1 + 32 + 1 + 16 + 1 + 2
 // a call arrived with: its traceparent header, parsed, and its tracestate,
 // kept as the caller sent it.
 //
-// The watchdog starts no span of its own (it has no tracer), so the span a
-// call's log lines name as span_id is the caller's: ParentID. A function
-// that calls on can pass these headers on unchanged, or start its own span
-// under ParentID with a tracer of its choice.
+// The watchdog starts no span of its own (it has no tracer), so unless a
+// CallObserver names the span it started (SetCallSpan), the span a call's
+// log lines name as span_id is the caller's: ParentID. A function that
+// calls on can pass these headers on unchanged, or start its own span under
+// ParentID with a tracer of its choice.
 //
 // The zero TraceParent is a call without a valid traceparent.
 type TraceParent struct {
@@ -76,13 +78,48 @@ func (t TraceParent) TraceState() string { return t.state }
 
 // TraceContext returns the trace context the call whose context is ctx
 // arrived with, and false outside a call or when it had no valid
-// traceparent (then tracestate is dropped too, as the spec requires).
+// traceparent (then tracestate is dropped too, as the spec requires). It is
+// always what the caller sent, even once an observer has started a span of
+// its own: CallSpan gives the ids the call's log lines carry.
 func TraceContext(ctx context.Context) (TraceParent, bool) {
 	c := callFrom(ctx)
 	if c == nil || c.trace.value == "" {
 		return TraceParent{}, false
 	}
 	return c.trace, true
+}
+
+// SetCallSpan names the span the call whose context is ctx runs in, for a
+// CallObserver whose Start begins one: from then on every line logged for
+// the call, its access-log line included, carries this trace id and span id
+// as trace_id and span_id instead of the caller's, and so does a call that
+// came without traceparent. traceID and spanID are the W3C ids in binary,
+// as OpenTelemetry's trace.TraceID and trace.SpanID are, so a SpanContext's
+// TraceID() and SpanID() pass as they are.
+//
+// It reports false, and changes nothing, outside a call or for an all-zero
+// id, which Trace Context makes invalid. A call whose observer never calls
+// it logs the caller's ids, at no cost.
+func SetCallSpan(ctx context.Context, traceID [16]byte, spanID [8]byte) bool {
+	c := callFrom(ctx)
+	if c == nil || traceID == [16]byte{} || spanID == [8]byte{} {
+		return false
+	}
+	// One string for both ids, so the log lines slice it and never allocate.
+	var buf [2 * (16 + 8)]byte
+	hex.Encode(buf[:32], traceID[:])
+	hex.Encode(buf[32:], spanID[:])
+	ids := string(buf[:])
+	c.span.Store(&ids)
+	return true
+}
+
+// CallSpan returns the trace id and span id, in lower-case hex, that the
+// lines logged for the call whose context is ctx carry: the span an observer
+// named with SetCallSpan, else the caller's trace id and its span (ParentID)
+// from traceparent, else two empty strings, as outside a call.
+func CallSpan(ctx context.Context) (traceID, spanID string) {
+	return callFrom(ctx).logIDs()
 }
 
 // traceFrom reads the trace context from a request's headers. A missing or

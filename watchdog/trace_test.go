@@ -2,7 +2,9 @@ package watchdog
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -211,4 +213,118 @@ func TestTraceIDsInLogs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// spanObserver names a span of its own for each call, as otelwatchdog's
+// does, and hands SetCallSpan's answer to a channel.
+type spanObserver struct {
+	traceID [16]byte
+	spanID  [8]byte
+	set     chan bool
+}
+
+func (o spanObserver) Start(r *http.Request) context.Context {
+	o.set <- SetCallSpan(r.Context(), o.traceID, o.spanID)
+	return r.Context()
+}
+func (spanObserver) End(context.Context, CallResult) {}
+func (spanObserver) Shutdown(context.Context) error  { return nil }
+
+// Once an observer names its span, every line of the call carries that
+// span's ids, with or without a traceparent, while TraceContext still gives
+// what the caller sent; CallSpan gives what the lines carry.
+func TestSetCallSpanInLogs(t *testing.T) {
+	const ownTrace, ownSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	o := spanObserver{set: make(chan bool, 4)}
+	copy(o.traceID[:], mustHex(t, ownTrace))
+	copy(o.spanID[:], mustHex(t, ownSpan))
+	type seen struct {
+		tp              TraceParent
+		traceID, spanID string
+	}
+	seenc := make(chan seen, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		tp, _ := TraceContext(ctx)
+		traceID, spanID := CallSpan(ctx)
+		seenc <- seen{tp, traceID, spanID}
+		Logger(ctx).Info("via Logger")
+		Logger(ctx).InfoContext(ctx, "via Logger InfoContext")
+	})
+	ts := newTestServer(t, testConfig(t), h,
+		WithCallObserver(func(Config, *slog.Logger) (CallObserver, error) { return o, nil })).serve()
+
+	for _, name := range []string{"with-parent", "without"} {
+		header := []string{CallIDHeader, name}
+		if name == "with-parent" {
+			header = append(header, "Traceparent", validTP)
+		}
+		ts.get("/", header...)
+		if !<-o.set {
+			t.Errorf("%s: SetCallSpan in Start returned false", name)
+		}
+		s := <-seenc
+		if s.traceID != ownTrace || s.spanID != ownSpan {
+			t.Errorf("%s: CallSpan = %s %s, want the observer's %s %s", name, s.traceID, s.spanID, ownTrace, ownSpan)
+		}
+		if wantCaller := name == "with-parent"; (s.tp.TraceID() == validTraceID && s.tp.ParentID() == validParentID) != wantCaller {
+			t.Errorf("%s: TraceContext = %q %q, want the caller's traceparent (%v)", name, s.tp.TraceID(), s.tp.ParentID(), wantCaller)
+		}
+	}
+	lines := 0
+	for _, rec := range ts.logs.records(t) {
+		if rec["call_id"] == nil {
+			continue
+		}
+		lines++
+		if rec["trace_id"] != ownTrace || rec["span_id"] != ownSpan {
+			line, _ := json.Marshal(rec)
+			t.Errorf("a line without the observer's span: %s", line)
+		}
+	}
+	if lines != 6 {
+		t.Errorf("%d lines with a call id, want 6 (access log, Logger, InfoContext per call):\n%s", lines, ts.logs)
+	}
+}
+
+func TestSetCallSpanRefused(t *testing.T) {
+	ids := [16]byte{1}
+	span := [8]byte{1}
+	c := &call{Context: context.Background()}
+	for _, tc := range []struct {
+		name    string
+		ctx     context.Context
+		traceID [16]byte
+		spanID  [8]byte
+	}{
+		{"outside a call", context.Background(), ids, span},
+		{"nil context", nil, ids, span},
+		{"zero trace id", c, [16]byte{}, span},
+		{"zero span id", c, ids, [8]byte{}},
+	} {
+		if SetCallSpan(tc.ctx, tc.traceID, tc.spanID) {
+			t.Errorf("%s: SetCallSpan returned true", tc.name)
+		}
+	}
+	if traceID, spanID := CallSpan(c); traceID != "" || spanID != "" {
+		t.Errorf("after refused SetCallSpans, CallSpan = %q %q, want none", traceID, spanID)
+	}
+	if traceID, spanID := CallSpan(context.Background()); traceID != "" || spanID != "" {
+		t.Errorf("outside a call, CallSpan = %q %q", traceID, spanID)
+	}
+	if !SetCallSpan(c, ids, span) {
+		t.Fatal("SetCallSpan on a call returned false")
+	}
+	if traceID, spanID := CallSpan(c); traceID != "01000000000000000000000000000000" || spanID != "0100000000000000" {
+		t.Errorf("CallSpan = %q %q, want the ids set", traceID, spanID)
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -20,5 +20,7 @@
 //   - observer.go: the span per call, its attributes and status; SetRoute.
 //   - provider.go: New, the tracer provider and exporter from the OTEL_*
 //     variables, and the flush at shutdown.
+//   - spans.go: the bound on the batch queue, what became of the spans,
+//     and their series on the metrics endpoint.
 //   - errorlog.go: the SDK's errors in the watchdog's log, rate limited.
 package otelwatchdog

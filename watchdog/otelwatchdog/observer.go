@@ -2,6 +2,7 @@ package otelwatchdog
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,6 +37,7 @@ type observer struct {
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	shutdown func(context.Context) error // nil: the provider is not ours
+	counts   *spanCounts                 // nil: no batch processor of ours
 }
 
 func newObserver(tp trace.TracerProvider, prop propagation.TextMapPropagator, shutdown func(context.Context) error) *observer {
@@ -44,7 +46,8 @@ func newObserver(tp trace.TracerProvider, prop propagation.TextMapPropagator, sh
 
 // Start extracts the caller's span from traceparent and tracestate (and
 // whatever else prop reads) and starts the call's server span under it;
-// the context returned carries it, so the handler's spans are its children.
+// the context returned carries it, so the handler's spans are its children,
+// and the call's log lines carry its trace_id and span_id.
 func (o *observer) Start(r *http.Request) context.Context {
 	ctx := o.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	method, known := methodOf(r.Method)
@@ -52,9 +55,12 @@ func (o *observer) Start(r *http.Request) context.Context {
 	if !known {
 		name = "HTTP" // semconv: the span name for a method it doesn't know
 	}
-	ctx, _ = o.tracer.Start(ctx, name,
+	ctx, span := o.tracer.Start(ctx, name,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(requestAttributes(r, method, known)...))
+	// The call's log lines name this span, the one its own spans hang under.
+	sc := span.SpanContext()
+	watchdog.SetCallSpan(ctx, sc.TraceID(), sc.SpanID())
 	return ctx
 }
 
@@ -83,6 +89,15 @@ func (o *observer) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return o.shutdown(ctx)
+}
+
+// WritePrometheus serves the span counts on the watchdog's metrics
+// endpoint (the watchdog asks an observer that has it); nothing when the
+// spans don't go through New's batch processor.
+func (o *observer) WritePrometheus(w io.Writer) {
+	if o.counts != nil {
+		o.counts.WritePrometheus(w)
+	}
 }
 
 // SetRoute names the call's span for the route a routing handler matched,

@@ -267,3 +267,67 @@ func TestSpanParentAndChild(t *testing.T) {
 		t.Errorf("malformed traceparent: parent %v, want a root span in a new trace", span.Parent())
 	}
 }
+
+// TestLogsCarryTheServerSpan: every line logged for a call, the access-log
+// line and the handler's Logger and InfoContext lines, carries the server
+// span's trace id and span id, not the caller's span; a call without
+// traceparent logs the new trace the span began. The span's parent is still
+// the caller's, and TraceContext still what the caller sent.
+func TestLogsCarryTheServerSpan(t *testing.T) {
+	callerParent := make(chan string, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		tc, _ := watchdog.TraceContext(ctx)
+		callerParent <- tc.ParentID()
+		watchdog.Logger(ctx).Info("via Logger")
+		watchdog.Logger(ctx).InfoContext(ctx, "via InfoContext")
+	})
+	s, rec, _ := traced(t, h)
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"with-traceparent", []string{"traceparent", "00-" + callerTrace + "-" + callerSpan + "-01"}},
+		{"without-traceparent", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			call(t, "POST", s.URL+"/", append([]string{watchdog.CallIDHeader, tc.name}, tc.header...)...)
+			span := rec.next(t)
+			traceID, spanID := span.SpanContext().TraceID().String(), span.SpanContext().SpanID().String()
+			if tc.header != nil {
+				if traceID != callerTrace || span.Parent().SpanID().String() != callerSpan {
+					t.Errorf("span %s-%s under %s, want the caller's trace %s under its span %s", traceID, spanID, span.Parent().SpanID(), callerTrace, callerSpan)
+				}
+				if got := <-callerParent; got != callerSpan {
+					t.Errorf("TraceContext's ParentID %q, want the caller's %s", got, callerSpan)
+				}
+			} else {
+				if span.Parent().IsValid() {
+					t.Errorf("span's parent %v for a call without traceparent, want none", span.Parent())
+				}
+				<-callerParent
+			}
+			lines := logLines(s.Logs(), tc.name)
+			if len(lines) != 3 {
+				t.Fatalf("%d lines for call %s, want 3 (the handler's two and the access log):\n%s", len(lines), tc.name, s.Logs())
+			}
+			for _, line := range lines {
+				if !strings.Contains(line, " trace_id="+traceID+" ") || !strings.Contains(line, " span_id="+spanID) {
+					t.Errorf("line without the server span's trace_id=%s span_id=%s:\n%s", traceID, spanID, line)
+				}
+			}
+		})
+	}
+}
+
+// logLines are the lines the watchdog's text log has for call id.
+func logLines(logs, id string) []string {
+	var lines []string
+	for line := range strings.Lines(logs) {
+		line = strings.TrimSuffix(line, "\n")
+		if strings.Contains(line+" ", " call_id="+id+" ") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}

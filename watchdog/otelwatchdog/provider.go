@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -30,24 +30,32 @@ import (
 // them (OTEL_EXPORTER_OTLP_ENDPOINT, _HEADERS, _TIMEOUT, _PROTOCOL and
 // their _TRACES_ forms, OTEL_TRACES_SAMPLER and _ARG, OTEL_BSP_*,
 // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_EXPORTER,
-// OTEL_SDK_DISABLED), and installs the tracer provider and a W3C Trace
-// Context and Baggage propagator as otel's globals, so otel.Tracer in the
-// handler and otelhttp's transport use them.
+// OTEL_SDK_DISABLED, OTEL_PROPAGATORS), and installs the tracer provider
+// and the propagators as otel's globals, so otel.Tracer in the handler and
+// otelhttp's transport use them.
+//
+// OTEL_PROPAGATORS is a comma-separated list of tracecontext (W3C Trace
+// Context) and baggage (W3C Baggage), by default both, or none for neither:
+// then every call starts a new trace. The specification's other
+// propagators (b3, b3multi, jaeger, xray, ottrace) are not linked into this
+// build and are refused at start.
 //
 // The service name defaults to "<OPENFAAS_NAME>.<namespace>", the namespace
 // being OPENFAAS_NAMESPACE or the service account's.
 //
 // Spans leave through a batch span processor: nothing connects at start,
 // and a call never waits for the collector. Once its queue (OTEL_BSP_MAX_
-// QUEUE_SIZE, 2048) is full, spans are dropped; Shutdown flushes the queue
-// within the watchdog's cleanup timeout and logs how many spans were
-// exported, failed or dropped.
+// QUEUE_SIZE, 2048) is full, spans are dropped; the metrics endpoint counts
+// them, and those in batches the exporter gave up on, as
+// otelwatchdog_spans_dropped_total{reason="queue_full"|"export_failed"},
+// beside otelwatchdog_spans_exported_total. Shutdown flushes the queue
+// within the watchdog's cleanup timeout and logs the counts.
 func New(cfg watchdog.Config, logger *slog.Logger) (watchdog.CallObserver, error) {
 	env, err := readEnv(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	prop := newPropagator(env.propagators)
 	otel.SetTextMapPropagator(prop)
 	otel.SetErrorHandler(newErrorLog(logger))
 	if env.disabled {
@@ -71,20 +79,25 @@ func New(cfg watchdog.Config, logger *slog.Logger) (watchdog.CallObserver, error
 			return nil, fmt.Errorf("opentelemetry: exporter: %w", err)
 		}
 		// Never blocking on a full queue: a call must not wait for the
-		// collector. The queue's size and the batch timing come from
-		// OTEL_BSP_*.
-		bsp := sdktrace.NewBatchSpanProcessor(countingExporter{exp, counts})
-		opts = append(opts, sdktrace.WithSpanProcessor(countingProcessor{bsp, counts}))
+		// collector. The gate keeps the queue's bound (spans.go); the
+		// batch timing comes from OTEL_BSP_*.
+		bsp := sdktrace.NewBatchSpanProcessor(countingExporter{exp, counts}, sdktrace.WithMaxQueueSize(env.maxQueue+1))
+		opts = append(opts, sdktrace.WithSpanProcessor(queueGate{bsp, counts, int64(env.maxQueue)}))
 	}
 	tp := sdktrace.NewTracerProvider(opts...) // the sampler from OTEL_TRACES_SAMPLER
 	otel.SetTracerProvider(tp)
 	logger.Info("opentelemetry: tracing calls",
 		slog.String("service.name", serviceName(res)),
 		slog.String("exporter", env.exporter),
-		slog.String("protocol", env.protocol))
-	return newObserver(tp, prop, func(ctx context.Context) error {
+		slog.String("protocol", env.protocol),
+		slog.String("propagators", strings.Join(env.propagators, ",")))
+	o := newObserver(tp, prop, func(ctx context.Context) error {
 		return shutdown(ctx, tp, counts, logger)
-	}), nil
+	})
+	if env.exporter != "none" {
+		o.counts = counts
+	}
+	return o, nil
 }
 
 // otelEnv is what New reads itself; the rest of the OTEL_* variables are
@@ -93,10 +106,15 @@ type otelEnv struct {
 	disabled bool
 	exporter string // "otlp" or "none"
 	protocol string // "http/protobuf" or "grpc"
+	// propagators are OTEL_PROPAGATORS' names, in order, each once; none
+	// is the empty list.
+	propagators []string
+	maxQueue    int // OTEL_BSP_MAX_QUEUE_SIZE
 }
 
 // readEnv refuses at start what the SDK would otherwise only log and
-// ignore: an unknown sampler, exporter or protocol.
+// ignore: an unknown sampler, exporter, protocol or propagator, a queue
+// size that is not a number.
 func readEnv(getenv func(string) string) (otelEnv, error) {
 	var env otelEnv
 	var errs []error
@@ -143,7 +161,74 @@ func readEnv(getenv func(string) string) (otelEnv, error) {
 	default:
 		errs = append(errs, fmt.Errorf("OTEL_TRACES_SAMPLER=%q: want always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio", s))
 	}
+	env.maxQueue = sdktrace.DefaultMaxQueueSize
+	if v := get("OTEL_BSP_MAX_QUEUE_SIZE"); v != "" {
+		// The gate in front of the queue needs the size the SDK would use.
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("OTEL_BSP_MAX_QUEUE_SIZE=%q: want a whole number of spans, 1 or more", v))
+		}
+		env.maxQueue = n
+	}
+
+	var err error
+	env.propagators, err = readPropagators(get("OTEL_PROPAGATORS"))
+	errs = append(errs, err)
 	return env, errors.Join(errs...)
+}
+
+// acceptedPropagators is what an OTEL_PROPAGATORS error names.
+const acceptedPropagators = "want a comma-separated list of tracecontext and baggage, or none"
+
+// readPropagators parses OTEL_PROPAGATORS as the specification's
+// environment variables say: a comma-separated list, case-insensitive,
+// tracecontext,baggage when empty or unset. none (no propagator) alone.
+func readPropagators(v string) ([]string, error) {
+	if v == "" {
+		return []string{"tracecontext", "baggage"}, nil
+	}
+	var names []string
+	var errs []error
+	none := false
+	for name := range strings.SplitSeq(v, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		switch name {
+		case "":
+			errs = append(errs, fmt.Errorf("OTEL_PROPAGATORS=%q: an empty name; %s", v, acceptedPropagators))
+		case "tracecontext", "baggage":
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		case "none":
+			none = true
+		case "b3", "b3multi", "jaeger", "xray", "ottrace":
+			errs = append(errs, fmt.Errorf("OTEL_PROPAGATORS=%q: %s is not linked into this build; %s", v, name, acceptedPropagators))
+		default:
+			errs = append(errs, fmt.Errorf("OTEL_PROPAGATORS=%q: unknown propagator %q; %s", v, name, acceptedPropagators))
+		}
+	}
+	if none && len(names) > 0 {
+		errs = append(errs, fmt.Errorf("OTEL_PROPAGATORS=%q: none means no propagator, so it cannot come with others; %s", v, acceptedPropagators))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return names, nil
+}
+
+// newPropagator is the composite of the propagators readPropagators named,
+// in their order; for none, one that neither extracts nor injects.
+func newPropagator(names []string) propagation.TextMapPropagator {
+	props := make([]propagation.TextMapPropagator, 0, len(names))
+	for _, name := range names {
+		switch name {
+		case "tracecontext":
+			props = append(props, propagation.TraceContext{})
+		case "baggage":
+			props = append(props, propagation.Baggage{})
+		}
+	}
+	return propagation.NewCompositeTextMapPropagator(props...)
 }
 
 func newExporter(ctx context.Context, protocol string) (sdktrace.SpanExporter, error) {
@@ -182,42 +267,6 @@ func serviceName(res *resource.Resource) string {
 	return v.AsString()
 }
 
-// spanCounts tells, at shutdown, what became of the sampled spans:
-// dropped is what neither reached the collector nor failed on the way,
-// so the queue had no room for it (or the flush ran out of time).
-type spanCounts struct {
-	ended, exported, failed atomic.Int64
-}
-
-// countingProcessor counts the sampled spans handed to the batch processor.
-type countingProcessor struct {
-	sdktrace.SpanProcessor
-	counts *spanCounts
-}
-
-func (p countingProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
-	if s.SpanContext().IsSampled() {
-		p.counts.ended.Add(1)
-	}
-	p.SpanProcessor.OnEnd(s)
-}
-
-// countingExporter counts what the batch processor managed to send.
-type countingExporter struct {
-	sdktrace.SpanExporter
-	counts *spanCounts
-}
-
-func (e countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	err := e.SpanExporter.ExportSpans(ctx, spans)
-	if err != nil {
-		e.counts.failed.Add(int64(len(spans)))
-	} else {
-		e.counts.exported.Add(int64(len(spans)))
-	}
-	return err
-}
-
 // shutdownReserve is the most shutdown keeps back from its context's
 // deadline.
 const shutdownReserve = 250 * time.Millisecond
@@ -235,12 +284,14 @@ func shutdown(ctx context.Context, tp *sdktrace.TracerProvider, counts *spanCoun
 		defer cancel()
 	}
 	err := tp.Shutdown(ctx)
-	ended, exported, failed := counts.ended.Load(), counts.exported.Load(), counts.failed.Load()
+	ended, exported, failed, dropped := counts.ended.Load(), counts.exported.Load(), counts.failed.Load(), counts.dropped.Load()
+	// unsent were still queued when the flush ran out of time.
+	unsent := ended - exported - failed - dropped
 	attrs := []any{
 		slog.Int64("ended", ended), slog.Int64("exported", exported),
-		slog.Int64("failed", failed), slog.Int64("dropped", ended-exported-failed),
+		slog.Int64("failed", failed), slog.Int64("dropped", dropped), slog.Int64("unsent", unsent),
 	}
-	if err != nil || failed > 0 || ended-exported-failed > 0 {
+	if err != nil || failed > 0 || dropped > 0 || unsent > 0 {
 		if err != nil {
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}

@@ -2,11 +2,13 @@ package otelwatchdog
 
 import (
 	"context"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -292,6 +294,9 @@ func TestEnvRefused(t *testing.T) {
 		{"OTEL_TRACES_EXPORTER", "zipkin", "want otlp or none"},
 		{"OTEL_TRACES_SAMPLER", "sometimes", "want always_on"},
 		{"OTEL_SDK_DISABLED", "maybe", "want true or false"},
+		{"OTEL_PROPAGATORS", "b3", "want a comma-separated list of tracecontext and baggage, or none"},
+		{"OTEL_BSP_MAX_QUEUE_SIZE", "lots", "want a whole number of spans, 1 or more"},
+		{"OTEL_BSP_MAX_QUEUE_SIZE", "0", "want a whole number of spans, 1 or more"},
 	} {
 		env := map[string]string{tc.name: tc.value}
 		if _, err := readEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.name) {
@@ -319,6 +324,12 @@ func TestEnvRefused(t *testing.T) {
 	_, err := watchdog.New(http.NotFoundHandler(), watchdog.WithConfig(watchdog.DefaultConfig()), watchdog.WithLogger(slog.New(slog.DiscardHandler)), watchdog.WithCallObserver(New))
 	if err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_PROTOCOL") {
 		t.Errorf("watchdog.New with OTEL_EXPORTER_OTLP_PROTOCOL=http/json: %v", err)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+	t.Setenv("OTEL_PROPAGATORS", "jaeger")
+	_, err = watchdog.New(http.NotFoundHandler(), watchdog.WithConfig(watchdog.DefaultConfig()), watchdog.WithLogger(slog.New(slog.DiscardHandler)), watchdog.WithCallObserver(New))
+	if err == nil || !strings.Contains(err.Error(), "OTEL_PROPAGATORS") {
+		t.Errorf("watchdog.New with OTEL_PROPAGATORS=jaeger: %v", err)
 	}
 }
 
@@ -387,5 +398,95 @@ func TestNewExportsOverGRPC(t *testing.T) {
 	defer rc.mu.Unlock()
 	if rc.spans != 2 {
 		t.Errorf("the gRPC collector got %d spans, want 2 (the call's and the handler's)", rc.spans)
+	}
+}
+
+// TestPropagatorsParsed: OTEL_PROPAGATORS as the specification reads it:
+// a comma-separated, case-insensitive list, tracecontext,baggage when
+// unset, none for neither; the propagators this build doesn't link, and
+// names it doesn't know, are refused naming what is accepted.
+func TestPropagatorsParsed(t *testing.T) {
+	for _, tc := range []struct {
+		value   string
+		want    []string
+		wantErr string // empty: accepted
+	}{
+		{"", []string{"tracecontext", "baggage"}, ""},
+		{"  ", []string{"tracecontext", "baggage"}, ""},
+		{"tracecontext", []string{"tracecontext"}, ""},
+		{"baggage", []string{"baggage"}, ""},
+		{"baggage,tracecontext", []string{"baggage", "tracecontext"}, ""},
+		{" TraceContext , BAGGAGE ", []string{"tracecontext", "baggage"}, ""},
+		{"tracecontext,tracecontext", []string{"tracecontext"}, ""},
+		{"none", []string{}, ""},
+		{"NONE", []string{}, ""},
+		{"b3", nil, "b3 is not linked into this build"},
+		{"tracecontext,b3multi", nil, "b3multi is not linked into this build"},
+		{"jaeger", nil, "jaeger is not linked"},
+		{"xray", nil, "xray is not linked"},
+		{"ottrace", nil, "ottrace is not linked"},
+		{"w3c", nil, `unknown propagator "w3c"`},
+		{"tracecontext,", nil, "an empty name"},
+		{"none,tracecontext", nil, "cannot come with others"},
+	} {
+		env := map[string]string{"OTEL_PROPAGATORS": tc.value}
+		got, err := readEnv(func(k string) string { return env[k] })
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "OTEL_PROPAGATORS") ||
+				!strings.Contains(err.Error(), "want a comma-separated list of tracecontext and baggage, or none") {
+				t.Errorf("OTEL_PROPAGATORS=%q: %v, want an error with %q naming the variable and what is accepted", tc.value, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got.propagators, tc.want) {
+			t.Errorf("OTEL_PROPAGATORS=%q: %q, %v; want %q", tc.value, got.propagators, err, tc.want)
+		}
+	}
+}
+
+// TestPropagatorsFromEnv: the propagators New installs are the ones named,
+// for the call's span (its parent from traceparent only with tracecontext)
+// and for what the handler sends on.
+func TestPropagatorsFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		value             string
+		parent, baggageOn bool
+	}{
+		{"", true, true},
+		{"tracecontext", true, false},
+		{"baggage", false, true},
+		{"none", false, false},
+	} {
+		t.Run("OTEL_PROPAGATORS="+tc.value, func(t *testing.T) {
+			rc := newReceiver(t)
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rc.URL)
+			t.Setenv("OTEL_PROPAGATORS", tc.value)
+			out := make(chan http.Header, 1)
+			s := servedWithNew(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h := http.Header{}
+				otel.GetTextMapPropagator().Inject(r.Context(), propagation.HeaderCarrier(h))
+				out <- h
+			}), 5*time.Second, "OPENFAAS_NAME=hello")
+			call(t, "GET", s.URL+"/", "traceparent", "00-"+callerTrace+"-"+callerSpan+"-01", "baggage", "tenant=acme")
+			h := <-out
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			spans, _ := rc.received()
+			if len(spans) != 1 {
+				t.Fatalf("collector got %d spans, want the call's", len(spans))
+			}
+			span := spans[0].span
+			continued := hex.EncodeToString(span.TraceId) == callerTrace && hex.EncodeToString(span.ParentSpanId) == callerSpan
+			if continued != tc.parent {
+				t.Errorf("span in trace %x under %x: continues the caller's = %v, want %v", span.TraceId, span.ParentSpanId, continued, tc.parent)
+			}
+			if sent := strings.Contains(h.Get("traceparent"), hex.EncodeToString(span.TraceId)); sent != tc.parent {
+				t.Errorf("the handler sends traceparent %q: want one (%v) only with tracecontext", h.Get("traceparent"), tc.parent)
+			}
+			if got := h.Get("baggage") == "tenant=acme"; got != tc.baggageOn {
+				t.Errorf("the handler sends baggage %q, want the caller's (%v) only with baggage", h.Get("baggage"), tc.baggageOn)
+			}
+		})
 	}
 }
