@@ -4,7 +4,9 @@ go 1.25.0
 
 require (
 	github.com/MicahParks/jwkset v0.11.4
+	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
+	github.com/google/uuid v1.6.0
 	go.opentelemetry.io/proto/otlp v1.11.0
 	golang.org/x/mod v0.40.0
 	google.golang.org/protobuf v1.36.12
@@ -12,6 +14,8 @@ require (
 
 require (
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect
+	github.com/valyala/fastrand v1.1.0 // indirect
+	github.com/valyala/histogram v1.2.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
