@@ -577,34 +577,68 @@ func TestSecondSignalKeepsQueuedLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the integration binary")
 	}
-	p := startFn(t, buildIntegration(t), "healthcheck_interval=10s")
+	// A batch interval of an hour: whatever reaches stderr before the
+	// second signal was not written by the batch timer.
+	p := startFn(t, buildIntegration(t), "healthcheck_interval=10s", "log_flush_interval=1h")
 	res, err := http.Post(p.url+"/", "text/plain", strings.NewReader("hi"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	// Both signals well inside the log batch's 100ms, so nothing was
-	// flushed on its own yet.
-	for range 2 {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Draining: the first signal was handled and its log line queued (the
+	// call's line was queued as its answer was written, before that).
+	waitHealth(t, p.url, http.StatusServiceUnavailable)
+	const drain = "shutdown: health answers 503; still serving while endpoints update"
+	if msgs := logMsgs(p); slices.Contains(msgs, "call") || slices.Contains(msgs, drain) {
+		t.Fatalf("logged before the second signal, so the test can't tell a flush at exit: %q", msgs)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
 	if code := p.wait(5 * time.Second); code != 1 {
 		t.Errorf("exit code after a second SIGTERM = %d, want 1", code)
 	}
-	records, text := p.logRecords()
-	var msgs []string
-	for _, r := range records {
-		msgs = append(msgs, fmt.Sprint(r["msg"]))
-	}
-	for _, want := range []string{"call", "shutdown: health answers 503; still serving while endpoints update"} {
+	msgs := logMsgs(p)
+	for _, want := range []string{"call", drain} {
 		if !slices.Contains(msgs, want) {
 			t.Errorf("log line %q lost at the second signal; logged: %q", want, msgs)
 		}
 	}
-	if !slices.ContainsFunc(text, func(l string) bool { return strings.Contains(l, "second signal") }) {
+	if _, text := p.logRecords(); !slices.ContainsFunc(text, func(l string) bool { return strings.Contains(l, "second signal") }) {
 		t.Errorf("no 'second signal' line in %q", text)
+	}
+}
+
+// logMsgs is the msg of every JSON log record the process wrote so far.
+func logMsgs(p *fnProcess) []string {
+	records, _ := p.logRecords()
+	var msgs []string
+	for _, r := range records {
+		msgs = append(msgs, fmt.Sprint(r["msg"]))
+	}
+	return msgs
+}
+
+// waitHealth polls url's /_/health until it answers want.
+func waitHealth(t *testing.T, url string, want int) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := 0
+		if res, err := client.Get(url + "/_/health"); err == nil {
+			res.Body.Close()
+			got = res.StatusCode
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/_/health = %d 10s on, want %d", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
