@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // Main makes the watchdog's logger slog's default, and slog.SetDefault sends
@@ -27,7 +29,7 @@ func TestMainRoutesStandardLog(t *testing.T) {
 
 	cfg := testConfig(t)
 	logger, logs := newTestLogger()
-	fn, metrics := listenLocal(t), listenLocal(t)
+	fn, metrics := testkit.Listen(t), testkit.Listen(t)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log.Printf("std log line %d", 7)
 		slog.InfoContext(r.Context(), "slog line")
@@ -42,7 +44,7 @@ func TestMainRoutesStandardLog(t *testing.T) {
 		code <- run([]string{"/handler"}, &stdout, &stderr, h,
 			[]Option{WithConfig(cfg), WithLogger(logger), WithListeners(fn, metrics)})
 	}()
-	waitFor(t, 5*time.Second, "health 200", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "health 200", func() bool {
 		c, _ := ts.status("GET", "/_/health")
 		return c == 200
 	})

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 func TestRunCat(t *testing.T) {
@@ -103,7 +105,7 @@ func TestRunServesUntilSignal(t *testing.T) {
 
 	cfg := testConfig(t)
 	logger, logs := newTestLogger()
-	fn, metrics := listenLocal(t), listenLocal(t)
+	fn, metrics := testkit.Listen(t), testkit.Listen(t)
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	ts := &testServer{t: t, url: "http://" + fn.Addr().String(), client: &http.Client{Transport: tr}}
@@ -113,7 +115,7 @@ func TestRunServesUntilSignal(t *testing.T) {
 		code <- run([]string{"/handler"}, &stdout, &stderr, okHandler,
 			[]Option{WithConfig(cfg), WithLogger(logger), WithListeners(fn, metrics)})
 	}()
-	waitFor(t, 5*time.Second, "health 200", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "health 200", func() bool {
 		c, _ := ts.status("GET", "/_/health")
 		return c == 200
 	})

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // Nil where a context or a logger is expected is a clear answer, never a
@@ -48,7 +50,7 @@ func TestLogCallIDHasNoEffect(t *testing.T) {
 		cfg.LogCallID = on
 		ts := startServer(t, cfg, okHandler)
 		ts.get("/", CallIDHeader, "id-1")
-		waitFor(t, 5*time.Second, "access log", func() bool { return len(ts.logs.withMsg(t, "call")) == 1 })
+		testkit.WaitFor(t, 5*time.Second, "access log", func() bool { return len(ts.logs.withMsg(t, "call")) == 1 })
 		if got := ts.logs.withMsg(t, "call")[0]["call_id"]; got != "id-1" {
 			t.Errorf("LogCallID=%t: access log call_id = %v, want id-1", on, got)
 		}

@@ -4,8 +4,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,16 +13,6 @@ import (
 // testdata/ownmetrics registers a VictoriaMetrics/metrics Set and a
 // client_golang registry (through prommetrics) from init; these runs show
 // Main serving them on the metrics port and refusing a watchdog's name.
-
-func buildOwnMetrics(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ownmetrics")
-	out, err := exec.Command("go", "build", "-o", bin, "./testdata/ownmetrics").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./testdata/ownmetrics: %v\n%s", err, out)
-	}
-	return bin
-}
 
 func getBody(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -44,7 +32,7 @@ func TestMainServesTheFunctionsMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs testdata/ownmetrics")
 	}
-	p := startFn(t, buildOwnMetrics(t), "healthcheck_interval=1ms")
+	p := startFn(t, buildTestdata(t, "ownmetrics"), "healthcheck_interval=1ms")
 	for range 3 {
 		if code, body := getBody(t, p.url+"/"); code != 200 {
 			t.Fatalf("GET / = %d %s", code, body)
@@ -85,7 +73,7 @@ func TestMainRefusesACollidingName(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs testdata/ownmetrics")
 	}
-	bin := buildOwnMetrics(t)
+	bin := buildTestdata(t, "ownmetrics")
 	for _, tt := range []struct{ collide, want string }{
 		{"vm", "metrics: http_requests_total, written by the function's metrics #3 (*metrics.Set), is the name of one of the watchdog's own series: rename it\n"},
 		{"prom", "metrics: go_goroutines, written by the function's metrics #3 (*prommetrics.Writer), is in go_* or process_*, the Go runtime and process series the watchdog writes itself: rename it\n"},

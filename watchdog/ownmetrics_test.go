@@ -27,11 +27,11 @@ func TestOwnMetricsScraped(t *testing.T) {
 		}
 	}
 	scrape := ts.metrics()
-	if v, ok := metric(scrape, `orders_placed_total{kind="book"}`); !ok || v != 2 {
-		t.Errorf("orders_placed_total{kind=\"book\"} = %v (there: %t), want 2\n%s", v, ok, scrape)
+	if v := metricIn(t, scrape, `orders_placed_total{kind="book"}`); v != 2 {
+		t.Errorf("orders_placed_total{kind=\"book\"} = %v, want 2\n%s", v, scrape)
 	}
-	if v, ok := metric(scrape, `http_requests_total{code="200",method="post"}`); !ok || v != 2 {
-		t.Errorf(`http_requests_total{code="200",method="post"} = %v (there: %t), want 2`, v, ok)
+	if v := metricIn(t, scrape, `http_requests_total{code="200",method="post"}`); v != 2 {
+		t.Errorf(`http_requests_total{code="200",method="post"} = %v, want 2`, v)
 	}
 	if own, process := strings.Index(scrape, "orders_placed_total"), strings.Index(scrape, "\nprocess_"); own < process {
 		t.Errorf("the function's series at %d, before the watchdog's process_* at %d", own, process)
@@ -114,11 +114,11 @@ func TestOwnMetricsLateCollisionLeftOut(t *testing.T) {
 		if n := strings.Count(scrape, "\nhttp_requests_in_flight "); n != 1 {
 			t.Fatalf("http_requests_in_flight %d times in the scrape, want 1 (the watchdog's)\n%s", n, scrape)
 		}
-		if v, _ := metric(scrape, "http_requests_in_flight"); v != 0 {
+		if v := metricIn(t, scrape, "http_requests_in_flight"); v != 0 {
 			t.Errorf("http_requests_in_flight = %v, want the watchdog's 0", v)
 		}
-		if v, ok := metric(scrape, "orders_total"); !ok || v != 1 {
-			t.Errorf("orders_total = %v (there: %t), want 1", v, ok)
+		if v := metricIn(t, scrape, "orders_total"); v != 1 {
+			t.Errorf("orders_total = %v, want 1", v)
 		}
 	}
 	recs := ts.logs.withMsg(t, "metrics: a series of the function's is left out of the scrape")
