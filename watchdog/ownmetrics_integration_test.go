@@ -1,32 +1,18 @@
 package watchdog_test
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // testdata/ownmetrics registers a VictoriaMetrics/metrics Set and a
 // client_golang registry (through prommetrics) from init; these runs show
 // Main serving them on the metrics port and refusing a watchdog's name.
-
-func getBody(t *testing.T, url string) (int, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, string(b)
-}
 
 func TestMainServesTheFunctionsMetrics(t *testing.T) {
 	if testing.Short() {
@@ -34,11 +20,11 @@ func TestMainServesTheFunctionsMetrics(t *testing.T) {
 	}
 	p := startFn(t, buildTestdata(t, "ownmetrics"), "healthcheck_interval=1ms")
 	for range 3 {
-		if code, body := getBody(t, p.url+"/"); code != 200 {
+		if code, body := testkit.Get(t, p.url+"/"); code != 200 {
 			t.Fatalf("GET / = %d %s", code, body)
 		}
 	}
-	_, scrape := getBody(t, p.metricsURL)
+	_, scrape := testkit.Get(t, p.metricsURL)
 	for _, want := range []string{
 		"\n" + `http_requests_total{code="200",method="get"} 3` + "\n",
 		"\norders_placed_total 3\n",
@@ -56,7 +42,7 @@ func TestMainServesTheFunctionsMetrics(t *testing.T) {
 
 	// Registration once Main has started is a bug, seen at once: the
 	// call's panic, answered 500 and logged with its message.
-	if code, _ := getBody(t, p.url+"/register-late"); code != 500 {
+	if code, _ := testkit.Get(t, p.url+"/register-late"); code != 500 {
 		t.Errorf("GET /register-late = %d, want 500 from the panic", code)
 	}
 	const late = "watchdog.RegisterMetrics called after watchdog.Main started: register metrics from the function package's init function"

@@ -25,9 +25,10 @@ type Server struct {
 	URL        string // the function, e.g. URL + "/" to invoke it
 	Addr       string // the function's host:port, for a raw connection
 	MetricsURL string // the metrics listener; MetricsURL + "/metrics"
-	// Client keeps connections alive, up to 64 to the function, and asks
-	// for no compression, so a test sees the answer as the handler wrote
-	// it. Its idle connections are closed at Close.
+	// Client keeps connections alive, up to 64 to the function, asks for
+	// no compression, so a test sees the answer as the handler wrote it,
+	// and gives up on a call after 30 seconds. Its idle connections are
+	// closed at Close.
 	Client *http.Client
 	logs   *testkit.Buffer
 

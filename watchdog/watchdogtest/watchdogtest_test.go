@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/inproc-go/templates/watchdog"
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 	"github.com/inproc-go/templates/watchdog/watchdogtest"
 )
 
@@ -56,17 +57,6 @@ var handle = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok")
 })
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
-}
-
 func TestNewRunsRegisteredHooks(t *testing.T) {
 	events()
 	s := watchdogtest.New(t, handle)
@@ -74,14 +64,14 @@ func TestNewRunsRegisteredHooks(t *testing.T) {
 		t.Errorf("after New: %q, want the start hook's open", got)
 	}
 	warm.Store(false)
-	if code, body := get(t, s.URL+"/_/ready"); code != 503 || body != "pool: cold\n" {
+	if code, body := testkit.Get(t, s.URL+"/_/ready"); code != 503 || body != "pool: cold\n" {
 		t.Errorf("cold: /_/ready = %d %q", code, body)
 	}
 	warm.Store(true)
-	if code, _ := get(t, s.URL+"/_/ready"); code != 200 {
+	if code, _ := testkit.Get(t, s.URL+"/_/ready"); code != 200 {
 		t.Errorf("warm: /_/ready = %d", code)
 	}
-	if code, body := get(t, s.URL+"/"); code != 200 || body != "ok" {
+	if code, body := testkit.Get(t, s.URL+"/"); code != 200 || body != "ok" {
 		t.Errorf("call = %d %q", code, body)
 	}
 	if err := s.Close(); err != nil {
@@ -103,7 +93,7 @@ func TestNewWithOptions(t *testing.T) {
 		SkipRegistered: true,
 		Watchdog:       []watchdog.Option{watchdog.WithStart(func(context.Context) error { started = true; return nil })},
 	})
-	if code, _ := get(t, s.URL+"/_/ready"); code != 200 {
+	if code, _ := testkit.Get(t, s.URL+"/_/ready"); code != 200 {
 		t.Errorf("/_/ready = %d, want 200 without the registered readiness", code)
 	}
 	s.Close()

@@ -10,7 +10,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,6 +88,22 @@ func MetricValue(scrape, series string) (v float64, ok bool, err error) {
 		}
 	}
 	return 0, false, nil
+}
+
+// Get is the status and body of a GET of url; a call that gets no answer,
+// or whose body can't be read, fails the test.
+func Get(t testing.TB, url string) (status int, body string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
+	return res.StatusCode, string(b)
 }
 
 // Listen is a listener on a free port of 127.0.0.1, closed when the test
