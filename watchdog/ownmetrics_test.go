@@ -1,17 +1,15 @@
 package watchdog
 
 import (
-	"bytes"
-	"errors"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // A function's own counter, in a Set of its own, is scraped after the
@@ -172,7 +170,7 @@ func TestOwnMetricsLint(t *testing.T) {
 	ts := startServer(t, testConfig(t), okHandler, WithMetrics(set))
 	ts.status("GET", "/")
 	seen := false
-	for _, p := range promtoolProblems(t, ts.metrics()) {
+	for _, p := range testkit.Promtool(t, ts.metrics()) {
 		if !strings.HasPrefix(p, "order") {
 			continue
 		}
@@ -184,28 +182,4 @@ func TestOwnMetricsLint(t *testing.T) {
 	if !seen {
 		t.Error(`promtool said nothing of the function's series, not even "no help text": were they in the scrape?`)
 	}
-}
-
-// promtoolProblems runs promtool check metrics on scrape and returns its
-// lines; without promtool the test is skipped unless CI is set.
-func promtoolProblems(t *testing.T, scrape string) []string {
-	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("promtool not found (Debian package prometheus); with CI set this fails")
-		}
-		t.Fatalf("CI is set and promtool is not installed (Debian package prometheus): %v", err)
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(scrape)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	var exit *exec.ExitError
-	// promtool exits 3 for lint problems, 1 when it can't parse.
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
-		t.Fatalf("promtool check metrics: %v\n%s\nscrape:\n%s", err, out.String(), scrape)
-	}
-	return strings.Split(strings.TrimSpace(out.String()), "\n")
 }

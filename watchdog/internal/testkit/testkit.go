@@ -10,9 +10,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,4 +132,29 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Promtool runs promtool check metrics (Debian package prometheus) on a
+// scrape and returns the problems it reports, one a line. Without promtool
+// the test is skipped, unless CI is set: then it fails.
+func Promtool(t testing.TB, scrape string) []string {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skip("promtool not found (Debian package prometheus); with CI set this fails")
+		}
+		t.Fatalf("CI is set and promtool is not installed (Debian package prometheus): %v", err)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	var exit *exec.ExitError
+	// promtool exits 3 for lint problems, 1 when it can't parse.
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
+		t.Fatalf("promtool check metrics: %v\n%s\nscrape:\n%s", err, out.String(), scrape)
+	}
+	return strings.Split(strings.TrimSpace(out.String()), "\n")
 }
