@@ -561,11 +561,18 @@ func TestSecondSignalKeepsQueuedLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
+	// The call is counted after its access line is queued (metrics wrap the
+	// access log): once the count is there, the line waits in the batch.
+	const counted = `http_requests_total{code="200",method="post"}`
+	testkit.WaitFor(t, 10*time.Second, counted+" 1", func() bool {
+		_, scrape := testkit.Get(t, p.metricsURL)
+		v, ok, _ := testkit.MetricValue(scrape, counted)
+		return ok && v == 1
+	})
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	// Draining: the first signal was handled and its log line queued (the
-	// call's line was queued as its answer was written, before that).
+	// Draining: the first signal was handled and its log line queued.
 	health := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
 	testkit.WaitFor(t, 10*time.Second, "/_/health 503", func() bool {
 		res, err := health.Get(p.url + "/_/health")
