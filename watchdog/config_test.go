@@ -32,6 +32,7 @@ func TestDefaultConfig(t *testing.T) {
 		{"ReadyPath", cfg.ReadyPath, ""},
 		{"LogFormat", cfg.LogFormat, "text"},
 		{"LogCallID", cfg.LogCallID, false},
+		{"LogFlushInterval", cfg.LogFlushInterval, 100 * time.Millisecond},
 		{"LockFile", cfg.LockFile, "/tmp/.lock"},
 	} {
 		if c.got != c.want {
@@ -104,6 +105,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"log_format json", []string{"log_format=json"}, func(c *Config) { c.LogFormat = "json" }},
 		{"log_format JSON", []string{"log_format=JSON"}, func(c *Config) { c.LogFormat = "json" }},
 		{"log_format text", []string{"log_format=text"}, func(*Config) {}},
+		{"log_flush_interval", []string{"log_flush_interval=1h"}, func(c *Config) { c.LogFlushInterval = time.Hour }},
+		{"log_flush_interval seconds", []string{"log_flush_interval=2"}, func(c *Config) { c.LogFlushInterval = 2 * s }},
 		{"jwt_auth false accepted", []string{"jwt_auth=false"}, func(*Config) {}},
 		{"log_callid", []string{"log_callid=true"}, func(c *Config) { c.LogCallID = true }},
 		{"log_call_id", []string{"log_call_id=1"}, func(c *Config) { c.LogCallID = true }},
@@ -161,6 +164,8 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		{"ready_path=/ready?deep=1", `ready_path="/ready?deep=1": want an absolute URL path such as /ready, without query or spaces`},
 		{"ready_path=/a b", `ready_path="/a b": want an absolute URL path such as /ready, without query or spaces`},
 		{"log_format=xml", `log_format="xml": want one of text, json`},
+		{"log_flush_interval=0", `log_flush_interval="0": ` + durations + ", greater than 0"},
+		{"log_flush_interval=fast", `log_flush_interval="fast": ` + durations},
 		{"jwt_auth=maybe", `jwt_auth="maybe": want true or false (also 1 or 0)`},
 	}
 	for _, tt := range tests {
@@ -336,6 +341,30 @@ func TestConfigMetricsPort(t *testing.T) {
 	} {
 		if _, err := ConfigFromEnv([]string{env}); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", env, err, want)
+		}
+	}
+}
+
+// log_flush_interval reaches the batching of New's own logger; a Config
+// built by hand without it gets the default.
+func TestLogFlushIntervalReachesTheLogger(t *testing.T) {
+	for _, tt := range []struct {
+		set, want time.Duration
+	}{
+		{time.Hour, time.Hour},
+		{0, logFlushInterval},
+	} {
+		cfg := DefaultConfig()
+		cfg.LogFlushInterval = tt.set
+		s, err := New(okHandler, WithConfig(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.logOut == nil {
+			t.Fatal("New without WithLogger: no batched log output")
+		}
+		if got := s.logOut.interval; got != tt.want {
+			t.Errorf("LogFlushInterval %s: the logger batches for %s, want %s", tt.set, got, tt.want)
 		}
 	}
 }

@@ -1,15 +1,11 @@
 package watchdog
 
 import (
-	"bytes"
 	"io"
 	"log"
 	"log/slog"
 	"net/http"
-	"os"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // Main makes the watchdog's logger slog's default, and slog.SetDefault sends
@@ -25,38 +21,12 @@ func TestMainRoutesStandardLog(t *testing.T) {
 		log.SetFlags(oldFlags)
 	})
 
-	cfg := testConfig(t)
-	logger, logs := newTestLogger()
-	fn, metrics := listenLocal(t), listenLocal(t)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log.Printf("std log line %d", 7)
 		slog.InfoContext(r.Context(), "slog line")
 		io.WriteString(w, "ok")
 	})
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	ts := &testServer{t: t, url: "http://" + fn.Addr().String(), client: &http.Client{Transport: tr}}
-	var stdout, stderr bytes.Buffer
-	code := make(chan int, 1)
-	go func() {
-		code <- run([]string{"/handler"}, &stdout, &stderr, h,
-			[]Option{WithConfig(cfg), WithLogger(logger), WithListeners(fn, metrics)})
-	}()
-	waitFor(t, 5*time.Second, "health 200", func() bool {
-		c, _ := ts.status("GET", "/_/health")
-		return c == 200
-	})
-	if c, body := ts.status("GET", "/"); c != 200 || body != "ok" {
-		t.Errorf("call = %d %q", c, body)
-	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-code:
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after SIGTERM")
-	}
+	logs := runUntilSIGTERM(t, h).logs
 
 	call := logs.withMsg(t, "call")
 	if len(call) != 1 {

@@ -1,18 +1,15 @@
 package watchdog_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,226 +18,38 @@ import (
 	"time"
 
 	"github.com/inproc-go/templates/watchdog"
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
+	"github.com/inproc-go/templates/watchdog/watchdogtest"
 )
 
 // The hardening tests drive one in-process Server through overload, faults
 // and bad input, and check that it keeps serving, answers what it should and
 // leaves no goroutine, limiter slot or in-flight count behind.
 
-// hardServer is a watchdog.Server on 127.0.0.1 with JSON logs in a buffer.
-type hardServer struct {
-	t          *testing.T
-	url        string // http://127.0.0.1:port
-	addr       string // 127.0.0.1:port
-	metricsURL string // http://127.0.0.1:port/metrics
-	logs       *lockedBuffer
-	client     *http.Client
-	transport  *http.Transport
-	done       chan error // Serve's result
-	stopOnce   sync.Once
-	cancel     context.CancelFunc
-}
-
-// hardConfig is the default configuration with a lock file of the test's
-// own and no wait for endpoints on shutdown.
-func hardConfig(t *testing.T) watchdog.Config {
-	cfg := watchdog.DefaultConfig()
-	cfg.LockFile = filepath.Join(t.TempDir(), ".lock")
-	cfg.HealthcheckInterval = time.Millisecond
-	return cfg
-}
-
-// startHard serves h with cfg until the test ends, when Serve must return
-// nil. It waits for /_/health to answer 200.
-func startHard(t *testing.T, cfg watchdog.Config, h http.Handler) *hardServer {
+// startHard serves h with the watchdog configured by env, JSON logs and
+// none of the hooks or metrics registered elsewhere, until the test ends.
+func startHard(t *testing.T, h http.Handler, env ...string) *watchdogtest.Server {
 	t.Helper()
-	fn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
-	s := &hardServer{
-		t:          t,
-		addr:       fn.Addr().String(),
-		url:        "http://" + fn.Addr().String(),
-		metricsURL: "http://" + metrics.Addr().String() + "/metrics",
-		logs:       &lockedBuffer{},
-		client:     &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		transport:  tr,
-		done:       make(chan error, 1),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	logger := slog.New(slog.NewJSONHandler(s.logs, nil))
-	go func() {
-		s.done <- watchdog.Serve(ctx, h, watchdog.WithConfig(cfg),
-			watchdog.WithListeners(fn, metrics), watchdog.WithLogger(logger))
-	}()
-	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for s.status("GET", "/_/health", nil) != http.StatusOK {
-		s.checkAlive()
-		if time.Now().After(deadline) {
-			t.Fatal("/_/health not 200 within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return s
+	return watchdogtest.NewWith(t, h, watchdogtest.Options{Env: append([]string{"log_format=json"}, env...), SkipRegistered: true})
 }
 
-func (s *hardServer) stop() error {
-	var err error
-	s.stopOnce.Do(func() {
-		s.cancel()
-		s.transport.CloseIdleConnections()
-		select {
-		case err = <-s.done:
-		case <-time.After(30 * time.Second):
-			err = errors.New("Serve did not return within 30s of cancel")
-		}
-	})
-	return err
-}
-
-// checkAlive fails the test if Serve has returned.
-func (s *hardServer) checkAlive() {
-	s.t.Helper()
-	select {
-	case err := <-s.done:
-		s.done <- err
-		s.t.Fatalf("Serve returned while it should be serving: %v", err)
-	default:
-	}
-}
-
-// status is the status of method path, or 0 if the request failed.
-func (s *hardServer) status(method, path string, header http.Header) int {
-	code, _, _ := s.do(method, path, nil, header)
+// status is the status of GET path, or 0 if the request failed.
+func status(s *watchdogtest.Server, path string) int {
+	code, _, _ := s.Do("GET", path, nil, nil)
 	return code
 }
 
-// do sends a request and reads the whole answer; code is 0 on an error.
-func (s *hardServer) do(method, path string, body io.Reader, header http.Header) (code int, answer string, err error) {
-	req, err := http.NewRequest(method, s.url+path, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, string(b), err
-}
-
-// metric is the value of the series named exactly series on /metrics; a
-// series not exposed fails the test, so a renamed one can't read as 0.
-func (s *hardServer) metric(series string) float64 {
-	s.t.Helper()
-	v, ok := s.lookupMetric(series)
-	if !ok {
-		s.t.Fatalf("no series %s in the scrape", series)
-	}
-	return v
-}
-
-// lookupMetric is series' value and whether it is exposed at all.
-func (s *hardServer) lookupMetric(series string) (float64, bool) {
-	s.t.Helper()
-	res, err := s.client.Get(s.metricsURL)
-	if err != nil {
-		s.t.Fatalf("metrics: %v", err)
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				s.t.Fatalf("metrics: %s: %v", sc.Text(), err)
-			}
-			return f, true
-		}
-	}
-	return 0, false
-}
-
-// waitMetric polls /metrics until series has the value want.
-func (s *hardServer) waitMetric(series string, want float64) {
-	s.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got, ok := s.lookupMetric(series) // may not be exposed yet
-		if ok && got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s = %g (exposed: %t), want %g", series, got, ok, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// waitStatus polls method path until it answers want.
-func (s *hardServer) waitStatus(path string, want int) {
-	s.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := s.status("GET", path, nil)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("GET %s: %d, want %d", path, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// logRecords parses the server's JSON log lines.
-func (s *hardServer) logRecords() []map[string]any {
-	s.t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
-	sc.Buffer(nil, 4<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			s.t.Fatalf("log line %.200q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func (s *hardServer) countLogs(msg string) int {
-	n := 0
-	for _, r := range s.logRecords() {
-		if r["msg"] == msg {
-			n++
-		}
-	}
-	return n
+// countLogs is how many records s logged with msg.
+func countLogs(t *testing.T, s *watchdogtest.Server, msg string) int {
+	t.Helper()
+	return len(slices.DeleteFunc(testkit.Messages(s.LogRecords(t)), func(m string) bool { return m != msg }))
 }
 
 // goroutineBaseline is the number of goroutines once the server is idle: the
 // test's idle connections are closed and the server's connection goroutines
 // have ended.
-func (s *hardServer) goroutineBaseline() int {
-	s.transport.CloseIdleConnections()
+func goroutineBaseline(s *watchdogtest.Server) int {
+	s.Client.CloseIdleConnections()
 	// Give the server's connection goroutines a moment to see the close.
 	n := runtime.NumGoroutine()
 	for i := 0; i < 20; i++ {
@@ -254,15 +63,15 @@ func (s *hardServer) goroutineBaseline() int {
 
 // checkGoroutinesSettle fails the test unless the goroutine count comes back
 // to baseline or below, once the test's idle connections are closed.
-func (s *hardServer) checkGoroutinesSettle(baseline int) {
-	s.t.Helper()
-	s.transport.CloseIdleConnections()
+func checkGoroutinesSettle(t *testing.T, s *watchdogtest.Server, baseline int) {
+	t.Helper()
+	s.Client.CloseIdleConnections()
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > baseline {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
-			s.t.Fatalf("%d goroutines 5s later, %d before: leaked?\n%s", runtime.NumGoroutine(), baseline, buf)
+			t.Fatalf("%d goroutines 5s later, %d before: leaked?\n%s", runtime.NumGoroutine(), baseline, buf)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -276,8 +85,6 @@ func TestPanicStorm(t *testing.T) {
 		calls   = 1000
 		callers = 16
 	)
-	cfg := hardConfig(t)
-	cfg.MaxInflight = callers
 	var (
 		entered atomic.Int64
 		full    = make(chan struct{})
@@ -300,8 +107,8 @@ func TestPanicStorm(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	s := startHard(t, cfg, h)
-	baseline := s.goroutineBaseline()
+	s := startHard(t, h, "max_inflight="+strconv.Itoa(callers))
+	baseline := goroutineBaseline(s)
 
 	var next atomic.Int64
 	codes := make([]map[int]int, callers)
@@ -316,7 +123,7 @@ func TestPanicStorm(t *testing.T) {
 				if n > calls {
 					return
 				}
-				code, _, err := s.do("GET", "/panic?"+strconv.FormatInt(n, 10), nil, nil)
+				code, _, err := s.Do("GET", "/panic?"+strconv.FormatInt(n, 10), nil, nil)
 				if err != nil {
 					t.Errorf("call %d: %v", n, err)
 				}
@@ -334,16 +141,18 @@ func TestPanicStorm(t *testing.T) {
 	if total[http.StatusInternalServerError] != calls || len(total) != 1 {
 		t.Fatalf("answers by status: %v, want %d of 500", total, calls)
 	}
-	s.checkAlive()
+	if code := status(s, "/_/health"); code != http.StatusOK {
+		t.Fatalf("/_/health after the storm: %d, want 200", code)
+	}
 
-	s.waitMetric("http_requests_in_flight", 0)
-	if got := s.metric(`http_requests_total{code="500",method="get"}`); got != calls {
+	s.WaitMetric(t, "http_requests_in_flight", 0)
+	if got := s.Metric(t, `http_requests_total{code="500",method="get"}`); got != calls {
 		t.Errorf(`http_requests_total{code="500",method="get"} = %g, want %d`, got, calls)
 	}
-	if n := s.countLogs("handler panicked"); n != calls {
+	if n := countLogs(t, s, "handler panicked"); n != calls {
 		t.Errorf("%d 'handler panicked' log records, want %d", n, calls)
 	}
-	if code := s.status("GET", "/_/ready", nil); code != http.StatusOK {
+	if code := status(s, "/_/ready"); code != http.StatusOK {
 		t.Errorf("/_/ready after the storm: %d, want 200", code)
 	}
 
@@ -353,7 +162,7 @@ func TestPanicStorm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			burst[i], _, _ = s.do("GET", "/burst", nil, nil)
+			burst[i], _, _ = s.Do("GET", "/burst", nil, nil)
 		}()
 	}
 	wg.Wait()
@@ -367,7 +176,7 @@ func TestPanicStorm(t *testing.T) {
 	default:
 		t.Errorf("only %d of %d burst calls were in the handler at once", entered.Load(), callers)
 	}
-	s.checkGoroutinesSettle(baseline)
+	checkGoroutinesSettle(t, s, baseline)
 }
 
 // TestHandlersThatNeverReturn: with exec_timeout, callers of handlers that
@@ -375,10 +184,10 @@ func TestPanicStorm(t *testing.T) {
 // their slots are free, and watchdog_overdue_handlers counts them until they
 // return.
 func TestHandlersThatNeverReturn(t *testing.T) {
-	const stuck = 5
-	cfg := hardConfig(t)
-	cfg.ExecTimeout = 300 * time.Millisecond
-	cfg.MaxInflight = stuck
+	const (
+		stuck       = 5
+		execTimeout = 300 * time.Millisecond
+	)
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	open := func() { releaseOnce.Do(func() { close(release) }) }
@@ -393,8 +202,10 @@ func TestHandlersThatNeverReturn(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	s := startHard(t, cfg, h)
-	baseline := s.goroutineBaseline()
+	// write_timeout well past exec_timeout: the 504s are not cut.
+	s := startHard(t, h, "exec_timeout="+execTimeout.String(), "read_timeout=10s", "write_timeout=10s",
+		"max_inflight="+strconv.Itoa(stuck))
+	baseline := goroutineBaseline(s)
 
 	type answer struct {
 		code    int
@@ -409,7 +220,7 @@ func TestHandlersThatNeverReturn(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			code, body, err := s.do("GET", "/stuck", nil, nil)
+			code, body, err := s.Do("GET", "/stuck", nil, nil)
 			answers[i] = answer{code, body, time.Since(start), err}
 		}()
 	}
@@ -418,28 +229,28 @@ func TestHandlersThatNeverReturn(t *testing.T) {
 		if a.err != nil || a.code != http.StatusGatewayTimeout {
 			t.Errorf("stuck call %d: %d %q %v, want 504", i, a.code, a.body, a.err)
 		}
-		if a.elapsed < cfg.ExecTimeout {
-			t.Errorf("stuck call %d answered after %s, before exec_timeout (%s)", i, a.elapsed, cfg.ExecTimeout)
+		if a.elapsed < execTimeout {
+			t.Errorf("stuck call %d answered after %s, before exec_timeout (%s)", i, a.elapsed, execTimeout)
 		}
 	}
-	if got := s.metric("watchdog_overdue_handlers"); got != stuck {
+	if got := s.Metric(t, "watchdog_overdue_handlers"); got != stuck {
 		t.Errorf("watchdog_overdue_handlers = %g with %d handlers stuck, want %d", got, stuck, stuck)
 	}
 	// Overdue handlers still run, so they stay in flight and keep their
 	// max_inflight slots: the limit bounds the work actually running.
-	if got := s.metric("http_requests_in_flight"); got != stuck {
+	if got := s.Metric(t, "http_requests_in_flight"); got != stuck {
 		t.Errorf("http_requests_in_flight = %g with %d handlers still running, want %d", got, stuck, stuck)
 	}
-	if n := s.countLogs("exec_timeout: no answer from the handler in time; answered 504, handler still running"); n != stuck {
+	if n := countLogs(t, s, "exec_timeout: no answer from the handler in time; answered 504, handler still running"); n != stuck {
 		t.Errorf("%d exec_timeout warnings, want %d", n, stuck)
 	}
 
 	// Still answering at once, with 429 while every slot is held by a
 	// handler that runs on, and /_/ready says so.
-	if code := s.status("GET", "/_/ready", nil); code != http.StatusTooManyRequests {
+	if code := status(s, "/_/ready"); code != http.StatusTooManyRequests {
 		t.Errorf("/_/ready with every slot held by an overdue handler: %d, want 429", code)
 	}
-	if code, _, _ := s.do("GET", "/", nil, nil); code != http.StatusTooManyRequests {
+	if code, _, _ := s.Do("GET", "/", nil, nil); code != http.StatusTooManyRequests {
 		t.Errorf("a call beside %d overdue handlers with max_inflight=%d: %d, want 429", stuck, stuck, code)
 	}
 	if n := returned.Load(); n != 0 {
@@ -447,18 +258,18 @@ func TestHandlersThatNeverReturn(t *testing.T) {
 	}
 
 	open()
-	s.waitMetric("watchdog_overdue_handlers", 0)
+	s.WaitMetric(t, "watchdog_overdue_handlers", 0)
 	if n := returned.Load(); n != stuck {
 		t.Errorf("%d of %d handlers returned after release", n, stuck)
 	}
-	s.waitMetric("http_requests_in_flight", 0)
-	if code := s.status("GET", "/_/ready", nil); code != http.StatusOK {
+	s.WaitMetric(t, "http_requests_in_flight", 0)
+	if code := status(s, "/_/ready"); code != http.StatusOK {
 		t.Errorf("/_/ready once the handlers returned: %d, want 200", code)
 	}
-	if code, body, _ := s.do("GET", "/", nil, nil); code != http.StatusOK || body != "ok" {
+	if code, body, _ := s.Do("GET", "/", nil, nil); code != http.StatusOK || body != "ok" {
 		t.Errorf("a call once the handlers returned: %d %q, want 200", code, body)
 	}
-	s.checkGoroutinesSettle(baseline)
+	checkGoroutinesSettle(t, s, baseline)
 }
 
 // TestClientDisconnect: a caller that hangs up cancels its handler's
@@ -467,9 +278,6 @@ func TestHandlersThatNeverReturn(t *testing.T) {
 func TestClientDisconnect(t *testing.T) {
 	for _, execTimeout := range []time.Duration{0, 10 * time.Second} {
 		t.Run("exec_timeout="+execTimeout.String(), func(t *testing.T) {
-			cfg := hardConfig(t)
-			cfg.ExecTimeout = execTimeout
-			cfg.MaxInflight = 1
 			entered := make(chan struct{}, 1)
 			observed := make(chan error, 1)
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -485,10 +293,10 @@ func TestClientDisconnect(t *testing.T) {
 					observed <- errors.New("the context was not done within 20s of the caller leaving")
 				}
 			})
-			s := startHard(t, cfg, h)
-			baseline := s.goroutineBaseline()
+			s := startHard(t, h, "exec_timeout="+execTimeout.String(), "max_inflight=1")
+			baseline := goroutineBaseline(s)
 
-			conn, err := net.Dial("tcp", s.addr)
+			conn, err := net.Dial("tcp", s.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -500,36 +308,36 @@ func TestClientDisconnect(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the handler was not called within 5s")
 			}
-			if code := s.status("GET", "/_/ready", nil); code != http.StatusTooManyRequests {
+			if code := status(s, "/_/ready"); code != http.StatusTooManyRequests {
 				t.Errorf("/_/ready with the one slot taken: %d, want 429", code)
 			}
 			conn.Close()
 			if err := <-observed; !errors.Is(err, context.Canceled) {
 				t.Errorf("the handler saw %v, want context.Canceled", err)
 			}
-			s.waitStatus("/_/ready", http.StatusOK)
-			s.waitMetric("http_requests_in_flight", 0)
+			testkit.WaitFor(t, 5*time.Second, "/_/ready 200", func() bool { return status(s, "/_/ready") == http.StatusOK })
+			s.WaitMetric(t, "http_requests_in_flight", 0)
 			// Counted and logged as 499, whoever noticed first: nothing
 			// reached the caller, so not the implicit 200 of a handler
 			// that returned without writing.
-			if got, ok := s.lookupMetric(`http_requests_total{code="200",method="get"}`); ok {
+			if got, ok := s.LookupMetric(t, `http_requests_total{code="200",method="get"}`); ok {
 				t.Errorf(`http_requests_total{code="200",method="get"} = %g for a call whose caller left, want none`, got)
 			}
-			if got := s.metric(`http_requests_total{code="499",method="get"}`); got != 1 {
+			if got := s.Metric(t, `http_requests_total{code="499",method="get"}`); got != 1 {
 				t.Errorf(`http_requests_total{code="499",method="get"} = %g, want 1`, got)
 			}
-			for _, r := range s.logRecords() {
+			for _, r := range s.LogRecords(t) {
 				if r["msg"] == "call" && r["path"] == "/wait" && r["status"] != float64(499) {
 					t.Errorf("access log: status %v for the call whose caller left, want 499", r["status"])
 				}
 			}
-			if got := s.metric("watchdog_overdue_handlers"); got != 0 {
+			if got := s.Metric(t, "watchdog_overdue_handlers"); got != 0 {
 				t.Errorf("watchdog_overdue_handlers = %g, want 0", got)
 			}
-			if code := s.status("GET", "/", nil); code != http.StatusOK {
+			if code := status(s, "/"); code != http.StatusOK {
 				t.Errorf("the next call: %d, want 200", code)
 			}
-			s.checkGoroutinesSettle(baseline)
+			checkGoroutinesSettle(t, s, baseline)
 		})
 	}
 }
@@ -557,11 +365,7 @@ func rawExchange(t *testing.T, addr string, req []byte) (answer string, closed b
 // connection; none stops the server or leaves a goroutine behind, and a
 // huge call id reaches the logs cut to 128 bytes.
 func TestBadInput(t *testing.T) {
-	cfg := hardConfig(t)
-	cfg.ReadTimeout = 500 * time.Millisecond // header timeout follows it
-	cfg.WriteTimeout = 5 * time.Second
-	cfg.ExecTimeout = 2 * time.Second
-	cfg.MaxBodyBytes = 1024
+	const readTimeout = 500 * time.Millisecond // header timeout follows it
 	var calls atomic.Int64
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -576,13 +380,13 @@ func TestBadInput(t *testing.T) {
 		}
 		_, _ = w.Write(body)
 	})
-	s := startHard(t, cfg, h)
-	baseline := s.goroutineBaseline()
+	s := startHard(t, h, "read_timeout="+readTimeout.String(), "write_timeout=5s", "exec_timeout=2s", "max_body_bytes=1024")
+	baseline := goroutineBaseline(s)
 
 	t.Run("oversized headers", func(t *testing.T) {
 		before := calls.Load()
 		hdr := http.Header{"X-Big": {strings.Repeat("h", 2<<20)}}
-		code, _, err := s.do("GET", "/", nil, hdr)
+		code, _, err := s.Do("GET", "/", nil, hdr)
 		if err != nil || code != http.StatusRequestHeaderFieldsTooLarge {
 			t.Errorf("2 MB of headers: %d %v, want 431", code, err)
 		}
@@ -592,7 +396,7 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("slowloris", func(t *testing.T) {
-		conn, err := net.Dial("tcp", s.addr)
+		conn, err := net.Dial("tcp", s.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -617,14 +421,14 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("reading: %v", err)
 				}
 				elapsed := time.Since(start)
-				if elapsed < cfg.ReadTimeout {
-					t.Errorf("closed after %s, before the header timeout (%s)", elapsed, cfg.ReadTimeout)
+				if elapsed < readTimeout {
+					t.Errorf("closed after %s, before the header timeout (%s)", elapsed, readTimeout)
 				}
 				t.Logf("connection closed after %s and %d header lines", elapsed.Round(time.Millisecond), i)
 				return
 			case <-tick.C:
 				if i == 100 {
-					t.Fatalf("connection still open after 10s of trickled headers (header timeout %s)", cfg.ReadTimeout)
+					t.Fatalf("connection still open after 10s of trickled headers (header timeout %s)", readTimeout)
 				}
 				_, _ = fmt.Fprintf(conn, "X-Trickle-%d: x\r\n", i)
 			}
@@ -634,7 +438,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("body over max_body_bytes", func(t *testing.T) {
 		before := calls.Load()
 		big := bytes.Repeat([]byte("b"), 4096)
-		code, body, err := s.do("POST", "/", bytes.NewReader(big), nil)
+		code, body, err := s.Do("POST", "/", bytes.NewReader(big), nil)
 		if err != nil || code != http.StatusRequestEntityTooLarge {
 			t.Errorf("declared 4096 bytes: %d %q %v, want 413", code, body, err)
 		}
@@ -643,11 +447,11 @@ func TestBadInput(t *testing.T) {
 		}
 		// Chunked, so the length is unknown until read: the handler's read
 		// fails at the limit.
-		code, body, err = s.do("POST", "/", io.MultiReader(bytes.NewReader(big)), nil)
+		code, body, err = s.Do("POST", "/", io.MultiReader(bytes.NewReader(big)), nil)
 		if err != nil || code != http.StatusRequestEntityTooLarge {
 			t.Errorf("chunked 4096 bytes: %d %q %v, want 413", code, body, err)
 		}
-		code, _, err = s.do("POST", "/", bytes.NewReader(big[:1024]), nil)
+		code, _, err = s.Do("POST", "/", bytes.NewReader(big[:1024]), nil)
 		if err != nil || code != http.StatusOK {
 			t.Errorf("a body at the limit: %d %v, want 200", code, err)
 		}
@@ -656,7 +460,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("malformed X-Timeout", func(t *testing.T) {
 		before := calls.Load()
 		for _, v := range []string{"abc", "-1s", "0", "1e9", "10parsecs", strings.Repeat("9", 40), "1s; drop table"} {
-			code, body, err := s.do("GET", "/", nil, http.Header{"X-Timeout": {v}})
+			code, body, err := s.Do("GET", "/", nil, http.Header{"X-Timeout": {v}})
 			if err != nil || code != http.StatusBadRequest {
 				t.Errorf("X-Timeout %q: %d %q %v, want 400", v, code, body, err)
 			}
@@ -668,28 +472,19 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("10 KB call id", func(t *testing.T) {
 		id := strings.Repeat("i", 10<<10)
-		code, _, err := s.do("GET", "/", nil, http.Header{"X-Call-Id": {id}})
+		code, _, err := s.Do("GET", "/", nil, http.Header{"X-Call-Id": {id}})
 		if err != nil || code != http.StatusOK {
 			t.Fatalf("%d %v, want 200", code, err)
 		}
-		// The access log line is written after the answer.
-		deadline := time.Now().Add(5 * time.Second)
-		var logged string
-		for logged == "" && time.Now().Before(deadline) {
-			for _, r := range s.logRecords() {
-				if id, _ := r["call_id"].(string); r["msg"] == "call" && strings.HasPrefix(id, "iii") {
-					logged = id
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if logged == "" {
-			t.Fatal("no access log line for the call")
-		}
+		rec := s.WaitLog(t, "for the call", func(r map[string]any) bool {
+			id, _ := r["call_id"].(string)
+			return r["msg"] == "call" && strings.HasPrefix(id, "iii")
+		})
+		logged := rec["call_id"].(string)
 		if !strings.HasPrefix(logged, strings.Repeat("i", 128)) || strings.HasPrefix(logged, strings.Repeat("i", 129)) {
 			t.Errorf("logged call id %.40q... of %d bytes: want the first 128 bytes of the id, marked as cut", logged, len(logged))
 		}
-		if strings.Contains(s.logs.String(), strings.Repeat("i", 129)) {
+		if strings.Contains(s.Logs(), strings.Repeat("i", 129)) {
 			t.Errorf("more than 128 bytes of the call id reached the logs")
 		}
 	})
@@ -703,7 +498,7 @@ func TestBadInput(t *testing.T) {
 			"bad content-length": "POST / HTTP/1.1\r\nHost: fn\r\nContent-Length: -5\r\n\r\n",
 			"two content-length": "POST / HTTP/1.1\r\nHost: fn\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
 		} {
-			answer, closed := rawExchange(t, s.addr, []byte(req))
+			answer, closed := rawExchange(t, s.Addr, []byte(req))
 			if !strings.HasPrefix(answer, "HTTP/1.1 400 ") {
 				t.Errorf("%s: answer %.80q, want 400 Bad Request", name, answer)
 			}
@@ -716,12 +511,11 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
-	s.checkAlive()
-	if code := s.status("GET", "/_/health", nil); code != http.StatusOK {
+	if code := status(s, "/_/health"); code != http.StatusOK {
 		t.Errorf("/_/health after the bad input: %d, want 200", code)
 	}
-	if code, body, err := s.do("POST", "/", strings.NewReader("still here"), nil); code != http.StatusOK || body != "still here" {
+	if code, body, err := s.Do("POST", "/", strings.NewReader("still here"), nil); code != http.StatusOK || body != "still here" {
 		t.Errorf("a good call after the bad input: %d %q %v", code, body, err)
 	}
-	s.checkGoroutinesSettle(baseline)
+	checkGoroutinesSettle(t, s, baseline)
 }

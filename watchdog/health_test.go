@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 func TestProbeEndpoints(t *testing.T) {
@@ -261,7 +263,7 @@ func TestLockFileUnwritable(t *testing.T) {
 // Serve binds ":port": a port another socket listens on, even on 127.0.0.1
 // only, makes that bind fail with EADDRINUSE, so no wildcard socket is opened.
 func TestPortInUse(t *testing.T) {
-	busy := listenLocal(t)
+	busy := testkit.Listen(t)
 	defer busy.Close()
 	busyPort := busy.Addr().(*net.TCPAddr).Port
 
@@ -285,7 +287,7 @@ func TestPortInUse(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.MetricsPort = busyPort
 		logger, _ := newTestLogger()
-		fn := listenLocal(t)
+		fn := testkit.Listen(t)
 		s, err := New(okHandler, WithConfig(cfg), WithLogger(logger), WithListeners(fn, nil))
 		if err != nil {
 			t.Fatal(err)

@@ -1,58 +1,32 @@
 package watchdog
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // logBuffer collects a logger's JSON lines; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// The package's own tests can't import watchdogtest (it imports this
+// package), so these helpers stand on internal/testkit as watchdogtest does.
+type logBuffer struct{ testkit.Buffer }
 
 // records parses every line; a line that isn't one JSON object fails the test.
 func (b *logBuffer) records(t testing.TB) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(b.String()))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testkit.Records(t, b.String())
 }
 
 // withMsg returns the records whose msg is msg.
 func (b *logBuffer) withMsg(t testing.TB, msg string) []map[string]any {
+	t.Helper()
 	var out []map[string]any
 	for _, r := range b.records(t) {
 		if r["msg"] == msg {
@@ -95,21 +69,12 @@ type testServer struct {
 	stopErr  error
 }
 
-func listenLocal(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
-}
-
 // newTestServer builds a Server for h with cfg, local listeners and a log
 // buffer, without serving yet. Later opts override the defaults.
 func newTestServer(t testing.TB, cfg Config, h http.Handler, opts ...Option) *testServer {
 	t.Helper()
 	logger, logs := newTestLogger()
-	fn, metrics := listenLocal(t), listenLocal(t)
+	fn, metrics := testkit.Listen(t), testkit.Listen(t)
 	all := append([]Option{WithConfig(cfg), WithLogger(logger), WithListeners(fn, metrics)}, opts...)
 	srv, err := New(h, all...)
 	if err != nil {
@@ -138,7 +103,7 @@ func (ts *testServer) serve() *testServer {
 	ts.cancel = cancel
 	go func() { ts.done <- ts.srv.Serve(ctx) }()
 	ts.t.Cleanup(func() { ts.stop() })
-	waitFor(ts.t, 5*time.Second, "health 200", func() bool {
+	testkit.WaitFor(ts.t, 5*time.Second, "health 200", func() bool {
 		select {
 		case err := <-ts.done:
 			ts.done <- err
@@ -232,46 +197,33 @@ func (ts *testServer) metrics() string {
 	return string(b)
 }
 
-// metric is the value of the series named exactly series (name and labels),
-// and whether it is there.
-func metric(text, series string) (float64, bool) {
-	for _, line := range strings.Split(text, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v, err == nil
-		}
+// metricIn is the value of the series named exactly series (name and
+// labels) in a scrape; a series that is not there fails the test, so a
+// renamed or missing one can't read as 0.
+func metricIn(t testing.TB, scrape, series string) float64 {
+	t.Helper()
+	v, ok, err := testkit.MetricValue(scrape, series)
+	if err != nil || !ok {
+		t.Fatalf("series %s: not in the scrape (error: %v)", series, err)
 	}
-	return 0, false
+	return v
 }
 
 // metric is the value of series; a series not exposed fails the test, so a
 // renamed or missing one can't read as 0.
 func (ts *testServer) metric(series string) float64 {
 	ts.t.Helper()
-	v, ok := metric(ts.metrics(), series)
-	if !ok {
-		ts.t.Fatalf("no series %s in the scrape", series)
-	}
-	return v
+	return metricIn(ts.t, ts.metrics(), series)
 }
 
 // hasSeries reports whether series is exposed at all.
 func (ts *testServer) hasSeries(series string) bool {
 	ts.t.Helper()
-	_, ok := metric(ts.metrics(), series)
-	return ok
-}
-
-// waitFor polls cond every 5ms until it holds, failing the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	_, ok, err := testkit.MetricValue(ts.metrics(), series)
+	if err != nil {
+		ts.t.Fatalf("series %s: %v", series, err)
 	}
+	return ok
 }
 
 // blocker is a handler that blocks until released, ignoring its context.

@@ -1,9 +1,6 @@
 package watchdog_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // The integration tests run testdata/integration, watchdog.Main around an
@@ -29,10 +27,16 @@ import (
 // buildIntegration builds testdata/integration into the test's temp dir.
 func buildIntegration(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "integration")
-	out, err := exec.Command("go", "build", "-o", bin, "./testdata/integration").CombinedOutput()
+	return buildTestdata(t, "integration")
+}
+
+// buildTestdata builds the command testdata/name into the test's temp dir.
+func buildTestdata(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/"+name).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build ./testdata/integration: %v\n%s", err, out)
+		t.Fatalf("go build ./testdata/%s: %v\n%s", name, err, out)
 	}
 	return bin
 }
@@ -41,90 +45,79 @@ func buildIntegration(t *testing.T) string {
 type fnProcess struct {
 	t          *testing.T
 	cmd        *exec.Cmd
-	port       int
 	url        string // http://127.0.0.1:port
 	metricsURL string // http://127.0.0.1:metrics/metrics
-	stderr     *lockedBuffer
+	stderr     *testkit.Buffer
 	exited     chan struct{} // closed when the process has exited
 	exitCode   int
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// freePort is a port nothing listens on at the moment.
-func freePort(t *testing.T) int {
+// fnCommand is bin with env added to a minimal environment, a lock file of
+// the test's own, and two listeners on free ports of 127.0.0.1 passed down
+// (testdata/fnenv's integration_listeners), so no port is guessed and lost
+// to another process. Call started once cmd has started: it closes the
+// test's copies of the listeners, so that the ports refuse connections once
+// the process closes its own.
+func fnCommand(t *testing.T, bin, lockFile string, env ...string) (cmd *exec.Cmd, fnAddr, metricsAddr string, started func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startFn runs the integration binary with env added to a minimal
-// environment, on free ports and with a lock file of the test's own, and
-// waits until /_/health answers 200. The process is killed when the test ends
-// if it is still running.
-func startFn(t *testing.T, bin string, env ...string) *fnProcess {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		p := &fnProcess{t: t, port: freePort(t), stderr: &lockedBuffer{}, exited: make(chan struct{})}
-		metricsPort := freePort(t)
-		p.url = "http://127.0.0.1:" + strconv.Itoa(p.port)
-		p.metricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
-		p.cmd = exec.Command(bin)
-		p.cmd.Env = append([]string{
-			"PATH=" + os.Getenv("PATH"),
-			"port=" + strconv.Itoa(p.port),
-			"integration_metrics_port=" + strconv.Itoa(metricsPort),
-			"integration_lock_file=" + filepath.Join(t.TempDir(), ".lock"),
-			"log_format=json",
-		}, env...)
-		p.cmd.Stderr = p.stderr
-		p.cmd.Stdout = p.stderr
-		if err := p.cmd.Start(); err != nil {
+	fn, metrics := testkit.Listen(t), testkit.Listen(t)
+	var files []*os.File
+	for _, ln := range []net.Listener{fn, metrics} {
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
 			t.Fatal(err)
 		}
-		go func() {
-			_ = p.cmd.Wait()
-			p.exitCode = p.cmd.ProcessState.ExitCode()
-			close(p.exited)
-		}()
-		t.Cleanup(func() {
-			select {
-			case <-p.exited:
-			default:
-				_ = p.cmd.Process.Kill()
-				<-p.exited
-			}
-		})
-		err := p.waitHealthy(10 * time.Second)
-		if err == nil {
-			return p
+		files = append(files, f)
+	}
+	cmd = exec.Command(bin)
+	cmd.ExtraFiles = files // file descriptors 3 and 4
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"integration_listeners=inherited",
+		"integration_lock_file=" + lockFile,
+	}, env...)
+	started = func() {
+		for _, f := range files {
+			f.Close()
 		}
-		// Another process may have taken a port between freePort and the
-		// bind: try again with new ones.
-		if attempt < 3 && strings.Contains(p.stderr.String(), "address already in use") {
-			continue
+		fn.Close()
+		metrics.Close()
+	}
+	return cmd, fn.Addr().String(), metrics.Addr().String(), started
+}
+
+// startFn runs the integration binary (see fnCommand) with JSON logs and
+// waits until /_/health answers 200. The process is killed when the test
+// ends if it is still running.
+func startFn(t *testing.T, bin string, env ...string) *fnProcess {
+	t.Helper()
+	cmd, fnAddr, metricsAddr, started := fnCommand(t, bin, filepath.Join(t.TempDir(), ".lock"),
+		append([]string{"log_format=json"}, env...)...)
+	p := &fnProcess{t: t, cmd: cmd, stderr: &testkit.Buffer{}, exited: make(chan struct{}),
+		url: "http://" + fnAddr, metricsURL: "http://" + metricsAddr + "/metrics"}
+	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started()
+	go func() {
+		_ = p.cmd.Wait()
+		p.exitCode = p.cmd.ProcessState.ExitCode()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
 		}
+	})
+	if err := p.waitHealthy(10 * time.Second); err != nil {
 		t.Fatalf("integration binary: %v\n%s", err, p.stderr.String())
 	}
+	return p
 }
 
 func (p *fnProcess) waitHealthy(timeout time.Duration) error {
@@ -162,17 +155,7 @@ func (p *fnProcess) wait(timeout time.Duration) int {
 // logRecords parses the process's JSON log lines; other lines are returned
 // as text.
 func (p *fnProcess) logRecords() (records []map[string]any, text []string) {
-	sc := bufio.NewScanner(strings.NewReader(p.stderr.String()))
-	sc.Buffer(nil, 4<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			records = append(records, m)
-		} else {
-			text = append(text, sc.Text())
-		}
-	}
-	return records, text
+	return testkit.ParseLogs(p.stderr.String())
 }
 
 // callOutcome is what one caller saw of one call.
@@ -371,17 +354,10 @@ func runUnderLoad(t *testing.T, bin string, spec loadRun) *loadResult {
 	return r
 }
 
-// waitLog waits until the process has logged a line containing s (the
-// watchdog writes a batch of log lines 100ms after its first).
+// waitLog waits until the process has logged a line containing s.
 func waitLog(t *testing.T, p *fnProcess, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.stderr.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the process did not log %s within 10s\n%s", s, p.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, 10*time.Second, "a log line with "+s, func() bool { return strings.Contains(p.stderr.String(), s) })
 }
 
 // check verifies what every run must show: the exit code; /_/health 503
@@ -577,29 +553,49 @@ func TestSecondSignalKeepsQueuedLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the integration binary")
 	}
-	p := startFn(t, buildIntegration(t), "healthcheck_interval=10s")
+	// A batch interval of an hour: whatever reaches stderr before the
+	// second signal was not written by the batch timer.
+	p := startFn(t, buildIntegration(t), "healthcheck_interval=10s", "log_flush_interval=1h")
 	res, err := http.Post(p.url+"/", "text/plain", strings.NewReader("hi"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	// Both signals well inside the log batch's 100ms, so nothing was
-	// flushed on its own yet.
-	for range 2 {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+	// The call is counted after its access line is queued (metrics wrap the
+	// access log): once the count is there, the line waits in the batch.
+	const counted = `http_requests_total{code="200",method="post"}`
+	testkit.WaitFor(t, 10*time.Second, counted+" 1", func() bool {
+		_, scrape := testkit.Get(t, p.metricsURL)
+		v, ok, _ := testkit.MetricValue(scrape, counted)
+		return ok && v == 1
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Draining: the first signal was handled and its log line queued.
+	health := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
+	testkit.WaitFor(t, 10*time.Second, "/_/health 503", func() bool {
+		res, err := health.Get(p.url + "/_/health")
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		res.Body.Close()
+		return res.StatusCode == http.StatusServiceUnavailable
+	})
+	const drain = "shutdown: health answers 503; still serving while endpoints update"
+	early, _ := p.logRecords()
+	if msgs := testkit.Messages(early); slices.Contains(msgs, "call") || slices.Contains(msgs, drain) {
+		t.Fatalf("logged before the second signal, so the test can't tell a flush at exit: %q", msgs)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
 	if code := p.wait(5 * time.Second); code != 1 {
 		t.Errorf("exit code after a second SIGTERM = %d, want 1", code)
 	}
 	records, text := p.logRecords()
-	var msgs []string
-	for _, r := range records {
-		msgs = append(msgs, fmt.Sprint(r["msg"]))
-	}
-	for _, want := range []string{"call", "shutdown: health answers 503; still serving while endpoints update"} {
+	msgs := testkit.Messages(records)
+	for _, want := range []string{"call", drain} {
 		if !slices.Contains(msgs, want) {
 			t.Errorf("log line %q lost at the second signal; logged: %q", want, msgs)
 		}

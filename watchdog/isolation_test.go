@@ -1,4 +1,4 @@
-package watchdog
+package watchdog_test
 
 import (
 	"fmt"
@@ -7,6 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
+	"github.com/inproc-go/templates/watchdog/watchdogtest"
 )
 
 var registerLeak sync.Once
@@ -23,7 +27,7 @@ func TestDefaultServeMuxNotExposed(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "function got %s", r.URL.Path)
 	})
-	ts := startServer(t, testConfig(t), h)
+	s := watchdogtest.NewWith(t, h, watchdogtest.Options{SkipRegistered: true})
 
 	tests := []struct{ path, want string }{
 		{leak, "function got " + leak},
@@ -32,13 +36,12 @@ func TestDefaultServeMuxNotExposed(t *testing.T) {
 		{"//double", "function got //double"},
 	}
 	for _, tt := range tests {
-		res, body := ts.get(tt.path)
-		if res.StatusCode != 200 || body != tt.want {
-			t.Errorf("GET %s = %d %q, want 200 %q", tt.path, res.StatusCode, body, tt.want)
+		code, body, err := s.Do("GET", tt.path, nil, nil)
+		if err != nil || code != 200 || body != tt.want {
+			t.Errorf("GET %s = %d %q %v, want 200 %q", tt.path, code, body, err, tt.want)
 		}
 	}
-	base := strings.TrimSuffix(ts.metricsURL, "/metrics")
-	res, err := ts.client.Get(base + leak)
+	res, err := s.Client.Get(s.MetricsURL + leak)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,38 +54,56 @@ func TestDefaultServeMuxNotExposed(t *testing.T) {
 
 // Two servers in one process keep their own routes, metrics and probes.
 func TestTwoServers(t *testing.T) {
-	handler := func(name string) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
+	start := func(name string, env ...string) *watchdogtest.Server {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
+		return watchdogtest.NewWith(t, h, watchdogtest.Options{Env: append([]string{"log_format=json"}, env...), SkipRegistered: true})
 	}
-	a := startServer(t, testConfig(t), handler("a"))
-	cfgB := testConfig(t)
-	cfgB.MaxInflight = 7
-	b := startServer(t, cfgB, handler("b"))
+	a, b := start("a"), start("b", "max_inflight=7")
+	get := func(s *watchdogtest.Server) string {
+		t.Helper()
+		_, body, err := s.Do("GET", "/", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
 
 	for range 3 {
-		if _, body := a.get("/"); body != "a" {
+		if body := get(a); body != "a" {
 			t.Fatalf("server a answered %q", body)
 		}
 	}
-	if _, body := b.get("/"); body != "b" {
+	if body := get(b); body != "b" {
 		t.Fatalf("server b answered %q", body)
 	}
-	if v := a.metric(`http_requests_total{code="200",method="get"}`); v != 3 {
+	const calls = `http_requests_total{code="200",method="get"}`
+	if v := a.Metric(t, calls); v != 3 {
 		t.Errorf("server a counted %v calls, want 3", v)
 	}
-	if v := b.metric(`http_requests_total{code="200",method="get"}`); v != 1 {
+	if v := b.Metric(t, calls); v != 1 {
 		t.Errorf("server b counted %v calls, want 1", v)
 	}
-	if err := a.stop(); err != nil {
+	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := b.status("GET", "/_/health"); code != 200 {
-		t.Errorf("server b health after a stopped = %d", code)
+	if code, _, err := b.Do("GET", "/_/health", nil, nil); code != 200 {
+		t.Errorf("server b health after a stopped = %d %v", code, err)
 	}
-	if _, body := b.get("/"); body != "b" {
+	if body := get(b); body != "b" {
 		t.Errorf("server b after a stopped answered %q", body)
 	}
-	if len(a.logs.withMsg(t, "call")) != 3 || len(b.logs.withMsg(t, "call")) != 2 {
-		t.Error("the servers' access logs are mixed")
+	callLines := func(s *watchdogtest.Server) int {
+		n := 0
+		for _, m := range testkit.Messages(s.LogRecords(t)) {
+			if m == "call" {
+				n++
+			}
+		}
+		return n
 	}
+	// The access log line is written just after the answer; mixed logs
+	// never get there.
+	testkit.WaitFor(t, 10*time.Second, "3 access log lines in a's log, 2 in b's", func() bool {
+		return callLines(a) == 3 && callLines(b) == 2
+	})
 }

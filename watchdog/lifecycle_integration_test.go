@@ -1,17 +1,18 @@
 package watchdog_test
 
 import (
+	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // The hooks in testdata/integration/hooks.go are registered from init with
@@ -26,21 +27,23 @@ func runToExit(t *testing.T, bin string, env ...string) (code int, output, lockD
 	lockDir = filepath.Join(t.TempDir(), "lockdir")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"port=" + strconv.Itoa(freePort(t)),
-		"integration_metrics_port=" + strconv.Itoa(freePort(t)),
-		"integration_lock_file=" + filepath.Join(lockDir, ".lock"),
-	}, env...)
-	out, err := cmd.CombinedOutput()
+	cmd, _, _, started := fnCommand(t, bin, filepath.Join(lockDir, ".lock"), env...)
+	var out bytes.Buffer // Wait has copied all of it
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started()
+	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	defer stop()
+	err := cmd.Wait()
 	if ctx.Err() != nil {
-		t.Fatalf("still running after 30s: %s", out)
+		t.Fatalf("still running after 30s: %s", out.String())
 	}
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatal(err)
 	}
-	return cmd.ProcessState.ExitCode(), string(out), lockDir
+	return cmd.ProcessState.ExitCode(), out.String(), lockDir
 }
 
 func TestStartHookStopsTheProcess(t *testing.T) {
@@ -91,10 +94,7 @@ func TestRegisteredHooksRunInOrder(t *testing.T) {
 		t.Errorf("exit code %d, want 0\n%s", code, p.stderr.String())
 	}
 	records, _ := p.logRecords()
-	var msgs []string
-	for _, r := range records {
-		msgs = append(msgs, fmt.Sprint(r["msg"]))
-	}
+	msgs := testkit.Messages(records)
 	order := []string{"start hook", "started", "serving",
 		"shutdown: no new connections; draining", "shutdown hook 1", "shutdown hook 2", "shutdown: complete"}
 	at := -1

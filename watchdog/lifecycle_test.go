@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // startServing runs Serve in the background without waiting for health, for
@@ -56,7 +58,7 @@ func TestStartHookRunsBeforeHealthy(t *testing.T) {
 		t.Error("lock file written while the start hook ran")
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "health 200", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "health 200", func() bool {
 		code, _ := ts.status("GET", "/_/health")
 		return code == http.StatusOK
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 func TestCallID(t *testing.T) {
@@ -191,7 +192,7 @@ func TestBufferedOutput(t *testing.T) {
 	if dst.String() != "" {
 		t.Error("written through before the flush interval")
 	}
-	waitFor(t, 2*time.Second, "the timed flush", func() bool { return dst.String() == "line 1\nline 2\n" })
+	testkit.WaitFor(t, 2*time.Second, "the timed flush", func() bool { return dst.String() == "line 1\nline 2\n" })
 	if n := dst.writes(); n != 1 {
 		t.Errorf("%d writes for one batch, want 1", n)
 	}
@@ -223,7 +224,7 @@ func TestBufferedOutputWritesAFullBatchAtOnce(t *testing.T) {
 	for range logFlushSize / len(line) {
 		io.WriteString(b, line)
 	}
-	waitFor(t, 2*time.Second, "a full batch written", func() bool { return len(dst.String()) == logFlushSize })
+	testkit.WaitFor(t, 2*time.Second, "a full batch written", func() bool { return len(dst.String()) == logFlushSize })
 }
 
 // countingWriter is a logBuffer that counts its writes.

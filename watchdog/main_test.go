@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 func TestRunCat(t *testing.T) {
@@ -101,19 +103,40 @@ func TestRunServesUntilSignal(t *testing.T) {
 	old := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(old) })
 
+	r := runUntilSIGTERM(t, okHandler)
+	if r.code != 0 {
+		t.Errorf("run after SIGTERM = %d, want 0; stderr %q", r.code, r.stderr)
+	}
+	if l := r.logs.withMsg(t, "shutdown: health answers 503; still serving while endpoints update"); len(l) != 1 || l[0]["cause"] != "signal terminated" {
+		t.Errorf("shutdown cause: %v", l)
+	}
+}
+
+// ranMain is what runUntilSIGTERM saw of run.
+type ranMain struct {
+	code   int
+	stderr string
+	logs   *logBuffer
+}
+
+// runUntilSIGTERM runs run around h as Main does, on local listeners with a
+// JSON logger; once /_/health answers 200 it calls GET /, which must answer
+// 200 "ok", then sends the process SIGTERM and waits for run to return.
+func runUntilSIGTERM(t *testing.T, h http.Handler) ranMain {
+	t.Helper()
 	cfg := testConfig(t)
 	logger, logs := newTestLogger()
-	fn, metrics := listenLocal(t), listenLocal(t)
+	fn, metrics := testkit.Listen(t), testkit.Listen(t)
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	ts := &testServer{t: t, url: "http://" + fn.Addr().String(), client: &http.Client{Transport: tr}}
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr bytes.Buffer // read once run has returned
 	code := make(chan int, 1)
 	go func() {
-		code <- run([]string{"/handler"}, &stdout, &stderr, okHandler,
+		code <- run([]string{"/handler"}, &stdout, &stderr, h,
 			[]Option{WithConfig(cfg), WithLogger(logger), WithListeners(fn, metrics)})
 	}()
-	waitFor(t, 5*time.Second, "health 200", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "health 200", func() bool {
 		c, _ := ts.status("GET", "/_/health")
 		return c == 200
 	})
@@ -125,13 +148,12 @@ func TestRunServesUntilSignal(t *testing.T) {
 	}
 	select {
 	case c := <-code:
-		if c != 0 {
-			t.Errorf("run after SIGTERM = %d, want 0; stderr %q", c, stderr.String())
+		if stdout.Len() != 0 {
+			t.Errorf("stdout %q", stdout.String())
 		}
+		return ranMain{code: c, stderr: stderr.String(), logs: logs}
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after SIGTERM")
-	}
-	if l := logs.withMsg(t, "shutdown: health answers 503; still serving while endpoints update"); len(l) != 1 || l[0]["cause"] != "signal terminated" {
-		t.Errorf("shutdown cause: %v", l)
+		return ranMain{}
 	}
 }

@@ -2,15 +2,14 @@ package watchdog
 
 import (
 	"bytes"
-	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // New leaves the metrics library's package-level metadata switch as it
@@ -35,13 +34,6 @@ func TestNewLeavesMetricsLibraryAlone(t *testing.T) {
 //
 // Without promtool the test is skipped, unless CI is set: then it fails.
 func TestMetricsLint(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("promtool not found (Debian package prometheus); with CI set this fails")
-		}
-		t.Fatalf("CI is set and promtool is not installed (Debian package prometheus): %v", err)
-	}
 	for _, switchOn := range []bool{false, true} {
 		name := "library metadata off"
 		if switchOn {
@@ -80,17 +72,7 @@ func TestMetricsLint(t *testing.T) {
 				}
 			}
 
-			cmd := exec.Command(promtool, "check", "metrics")
-			cmd.Stdin = strings.NewReader(scrape)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			err := cmd.Run()
-			var exit *exec.ExitError
-			// promtool exits 3 for lint problems, 1 when it can't parse.
-			if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
-				t.Fatalf("promtool check metrics: %v\n%s\nscrape:\n%s", err, out.String(), scrape)
-			}
-			for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			for _, line := range testkit.Promtool(t, scrape) {
 				for _, family := range ownFamilies {
 					if strings.HasPrefix(line, family) {
 						t.Errorf("promtool: %s", line)

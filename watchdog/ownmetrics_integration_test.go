@@ -1,56 +1,30 @@
 package watchdog_test
 
 import (
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // testdata/ownmetrics registers a VictoriaMetrics/metrics Set and a
 // client_golang registry (through prommetrics) from init; these runs show
 // Main serving them on the metrics port and refusing a watchdog's name.
 
-func buildOwnMetrics(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ownmetrics")
-	out, err := exec.Command("go", "build", "-o", bin, "./testdata/ownmetrics").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./testdata/ownmetrics: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func getBody(t *testing.T, url string) (int, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, string(b)
-}
-
 func TestMainServesTheFunctionsMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs testdata/ownmetrics")
 	}
-	p := startFn(t, buildOwnMetrics(t), "healthcheck_interval=1ms")
+	p := startFn(t, buildTestdata(t, "ownmetrics"), "healthcheck_interval=1ms")
 	for range 3 {
-		if code, body := getBody(t, p.url+"/"); code != 200 {
+		if code, body := testkit.Get(t, p.url+"/"); code != 200 {
 			t.Fatalf("GET / = %d %s", code, body)
 		}
 	}
-	_, scrape := getBody(t, p.metricsURL)
+	_, scrape := testkit.Get(t, p.metricsURL)
 	for _, want := range []string{
 		"\n" + `http_requests_total{code="200",method="get"} 3` + "\n",
 		"\norders_placed_total 3\n",
@@ -68,7 +42,7 @@ func TestMainServesTheFunctionsMetrics(t *testing.T) {
 
 	// Registration once Main has started is a bug, seen at once: the
 	// call's panic, answered 500 and logged with its message.
-	if code, _ := getBody(t, p.url+"/register-late"); code != 500 {
+	if code, _ := testkit.Get(t, p.url+"/register-late"); code != 500 {
 		t.Errorf("GET /register-late = %d, want 500 from the panic", code)
 	}
 	const late = "watchdog.RegisterMetrics called after watchdog.Main started: register metrics from the function package's init function"
@@ -85,7 +59,7 @@ func TestMainRefusesACollidingName(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs testdata/ownmetrics")
 	}
-	bin := buildOwnMetrics(t)
+	bin := buildTestdata(t, "ownmetrics")
 	for _, tt := range []struct{ collide, want string }{
 		{"vm", "metrics: http_requests_total, written by the function's metrics #3 (*metrics.Set), is the name of one of the watchdog's own series: rename it\n"},
 		{"prom", "metrics: go_goroutines, written by the function's metrics #3 (*prommetrics.Writer), is in go_* or process_*, the Go runtime and process series the watchdog writes itself: rename it\n"},

@@ -1,17 +1,15 @@
 package watchdog
 
 import (
-	"bytes"
-	"errors"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // A function's own counter, in a Set of its own, is scraped after the
@@ -27,11 +25,11 @@ func TestOwnMetricsScraped(t *testing.T) {
 		}
 	}
 	scrape := ts.metrics()
-	if v, ok := metric(scrape, `orders_placed_total{kind="book"}`); !ok || v != 2 {
-		t.Errorf("orders_placed_total{kind=\"book\"} = %v (there: %t), want 2\n%s", v, ok, scrape)
+	if v := metricIn(t, scrape, `orders_placed_total{kind="book"}`); v != 2 {
+		t.Errorf("orders_placed_total{kind=\"book\"} = %v, want 2\n%s", v, scrape)
 	}
-	if v, ok := metric(scrape, `http_requests_total{code="200",method="post"}`); !ok || v != 2 {
-		t.Errorf(`http_requests_total{code="200",method="post"} = %v (there: %t), want 2`, v, ok)
+	if v := metricIn(t, scrape, `http_requests_total{code="200",method="post"}`); v != 2 {
+		t.Errorf(`http_requests_total{code="200",method="post"} = %v, want 2`, v)
 	}
 	if own, process := strings.Index(scrape, "orders_placed_total"), strings.Index(scrape, "\nprocess_"); own < process {
 		t.Errorf("the function's series at %d, before the watchdog's process_* at %d", own, process)
@@ -114,11 +112,11 @@ func TestOwnMetricsLateCollisionLeftOut(t *testing.T) {
 		if n := strings.Count(scrape, "\nhttp_requests_in_flight "); n != 1 {
 			t.Fatalf("http_requests_in_flight %d times in the scrape, want 1 (the watchdog's)\n%s", n, scrape)
 		}
-		if v, _ := metric(scrape, "http_requests_in_flight"); v != 0 {
+		if v := metricIn(t, scrape, "http_requests_in_flight"); v != 0 {
 			t.Errorf("http_requests_in_flight = %v, want the watchdog's 0", v)
 		}
-		if v, ok := metric(scrape, "orders_total"); !ok || v != 1 {
-			t.Errorf("orders_total = %v (there: %t), want 1", v, ok)
+		if v := metricIn(t, scrape, "orders_total"); v != 1 {
+			t.Errorf("orders_total = %v, want 1", v)
 		}
 	}
 	recs := ts.logs.withMsg(t, "metrics: a series of the function's is left out of the scrape")
@@ -172,7 +170,7 @@ func TestOwnMetricsLint(t *testing.T) {
 	ts := startServer(t, testConfig(t), okHandler, WithMetrics(set))
 	ts.status("GET", "/")
 	seen := false
-	for _, p := range promtoolProblems(t, ts.metrics()) {
+	for _, p := range testkit.Promtool(t, ts.metrics()) {
 		if !strings.HasPrefix(p, "order") {
 			continue
 		}
@@ -184,28 +182,4 @@ func TestOwnMetricsLint(t *testing.T) {
 	if !seen {
 		t.Error(`promtool said nothing of the function's series, not even "no help text": were they in the scrape?`)
 	}
-}
-
-// promtoolProblems runs promtool check metrics on scrape and returns its
-// lines; without promtool the test is skipped unless CI is set.
-func promtoolProblems(t *testing.T, scrape string) []string {
-	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("promtool not found (Debian package prometheus); with CI set this fails")
-		}
-		t.Fatalf("CI is set and promtool is not installed (Debian package prometheus): %v", err)
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(scrape)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	var exit *exec.ExitError
-	// promtool exits 3 for lint problems, 1 when it can't parse.
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
-		t.Fatalf("promtool check metrics: %v\n%s\nscrape:\n%s", err, out.String(), scrape)
-	}
-	return strings.Split(strings.TrimSpace(out.String()), "\n")
 }

@@ -113,7 +113,11 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 		}
 	}
 	if s.logger == nil {
-		s.logOut = newBufferedOutput(os.Stderr, logFlushInterval)
+		interval := s.cfg.LogFlushInterval
+		if interval <= 0 {
+			interval = logFlushInterval
+		}
+		s.logOut = newBufferedOutput(os.Stderr, interval)
 		s.logger = newLogger(s.logOut, s.cfg.LogFormat)
 	}
 	if s.cfg.JWTAuth {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // Cancelling Serve's context with a call in flight: the probes fail at once,
@@ -33,7 +35,7 @@ func TestShutdownDrainsCallInFlight(t *testing.T) {
 	b.waitEntered(t)
 	ts.cancel()
 	cancelled := time.Now()
-	waitFor(t, 5*time.Second, "health 503 after cancel", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "health 503 after cancel", func() bool {
 		code, _ := ts.status("GET", "/_/health")
 		return code == http.StatusServiceUnavailable
 	})
@@ -49,7 +51,7 @@ func TestShutdownDrainsCallInFlight(t *testing.T) {
 	}
 
 	// Hold the call past healthcheck_interval, into the listener's shutdown.
-	waitFor(t, 10*time.Second, "the draining line", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the draining line", func() bool {
 		return len(ts.logs.withMsg(t, "shutdown: no new connections; draining")) == 1
 	})
 	if d := time.Since(cancelled); d < cfg.HealthcheckInterval {
@@ -87,7 +89,7 @@ func TestShutdownProbesFailWithSuppressLock(t *testing.T) {
 	cfg.HealthcheckInterval = 5 * time.Second // idle: quietPeriod ends it sooner
 	ts := startServer(t, cfg, okHandler)
 	ts.cancel()
-	waitFor(t, 5*time.Second, "health 503 after cancel", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "health 503 after cancel", func() bool {
 		code, _ := ts.status("GET", "/_/health")
 		return code == http.StatusServiceUnavailable
 	})
@@ -235,7 +237,7 @@ func TestNewErrors(t *testing.T) {
 // Serve without options reads the environment; with the listeners already
 // closed it fails instead of reporting healthy.
 func TestServeClosedListener(t *testing.T) {
-	fn, metrics := listenLocal(t), listenLocal(t)
+	fn, metrics := testkit.Listen(t), testkit.Listen(t)
 	fn.Close()
 	logger, _ := newTestLogger()
 	cfg := testConfig(t)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // Each chunk must reach a real client while the handler is still running:
@@ -127,7 +129,7 @@ func TestHijack(t *testing.T) {
 			if err != nil || line != "echo: hello\n" {
 				t.Fatalf("echo = %q, %v", line, err)
 			}
-			waitFor(t, 2*time.Second, "access log", func() bool { return len(ts.logs.withMsg(t, "call")) == 1 })
+			testkit.WaitFor(t, 2*time.Second, "access log", func() bool { return len(ts.logs.withMsg(t, "call")) == 1 })
 			if l := ts.logs.withMsg(t, "call")[0]; l["status"] != 101.0 || l["call_id"] != "call-ws" {
 				t.Errorf("access log of the upgrade: %v", l)
 			}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // A handler that ignores its context gets the caller a 504 at the deadline;
@@ -83,7 +85,7 @@ func TestExecTimeout504(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("handler did not return")
 	}
-	waitFor(t, 2*time.Second, "watchdog_overdue_handlers 0", func() bool {
+	testkit.WaitFor(t, 2*time.Second, "watchdog_overdue_handlers 0", func() bool {
 		return ts.metric("watchdog_overdue_handlers") == 0
 	})
 	// The connection is still good for the next call.
@@ -140,7 +142,7 @@ func TestExecTimeoutHandlerHonoursContext(t *testing.T) {
 			t.Fatalf("call %d = %d %q %v, want the watchdog's 504", i, res.StatusCode, body, res.Header)
 		}
 	}
-	waitFor(t, 2*time.Second, "overdue back to 0", func() bool { return ts.srv.timeout.overdue.Load() == 0 })
+	testkit.WaitFor(t, 2*time.Second, "overdue back to 0", func() bool { return ts.srv.timeout.overdue.Load() == 0 })
 }
 
 // Under exec_timeout the handler writes through a guard; an answer of headers

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // Every http.ResponseController feature net/http's own writer has works
@@ -249,14 +251,14 @@ func TestInformationalAnswers(t *testing.T) {
 				if !reflect.DeepEqual(informal, tt.informal) {
 					t.Errorf("1xx seen by the caller %v, want %v", informal, tt.informal)
 				}
-				waitFor(t, 5*time.Second, "access log", func() bool { return len(ts.logs.withMsg(t, "call")) == 1 })
+				testkit.WaitFor(t, 5*time.Second, "access log", func() bool { return len(ts.logs.withMsg(t, "call")) == 1 })
 				if got := ts.logs.withMsg(t, "call")[0]["status"]; got != float64(tt.status) {
 					t.Errorf("access log status %v, want %d", got, tt.status)
 				}
 				m := ts.metrics()
 				series := fmt.Sprintf(`http_requests_total{code="%d",method="get"}`, tt.status)
-				if v, ok := metric(m, series); !ok || v != 1 {
-					t.Errorf("%s = %v (present: %t), want 1", series, v, ok)
+				if v := metricIn(t, m, series); v != 1 {
+					t.Errorf("%s = %v, want 1", series, v)
 				}
 				for _, code := range tt.informal {
 					if strings.Contains(m, fmt.Sprintf(`code="%d"`, code)) {

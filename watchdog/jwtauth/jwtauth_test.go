@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/inproc-go/templates/watchdog"
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // testIssuer is an OpenID issuer on 127.0.0.1: discovery, a JWKS whose keys
@@ -177,8 +177,7 @@ func startAuthServerWith(t *testing.T, iss *testIssuer, h http.Handler, env ...s
 	}
 	cfg.JWTIssuer = iss.srv.URL
 	cfg.LockFile = filepath.Join(t.TempDir(), ".lock")
-	fn, _ := net.Listen("tcp", "127.0.0.1:0")
-	metrics, _ := net.Listen("tcp", "127.0.0.1:0")
+	fn, metrics := testkit.Listen(t), testkit.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -464,10 +463,7 @@ func TestJWTAuthStartFailures(t *testing.T) {
 			}
 			cfg.JWTIssuer = tt.issuer
 			cfg.LockFile = filepath.Join(t.TempDir(), ".lock")
-			fn, _ := net.Listen("tcp", "127.0.0.1:0")
-			metrics, _ := net.Listen("tcp", "127.0.0.1:0")
-			defer fn.Close()
-			defer metrics.Close()
+			fn, metrics := testkit.Listen(t), testkit.Listen(t)
 			err = watchdog.Serve(context.Background(), http.NotFoundHandler(), watchdog.WithConfig(cfg), watchdog.WithListeners(fn, metrics),
 				watchdog.WithAuth(New), watchdog.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -1,12 +1,7 @@
 package prommetrics_test
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -15,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/inproc-go/templates/watchdog"
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 	"github.com/inproc-go/templates/watchdog/prommetrics"
 	"github.com/inproc-go/templates/watchdog/watchdogtest"
 )
@@ -32,30 +28,14 @@ var (
 
 func init() { prommetrics.Register(prometheus.DefaultGatherer) }
 
-func scrape(t *testing.T, url string) string {
+// call is the body of a GET of url, which must answer 200.
+func call(t *testing.T, url string) string {
 	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
+	code, body := testkit.Get(t, url)
+	if code != 200 {
+		t.Fatalf("GET %s = %d %.200q", url, code, body)
 	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %v", url, res.StatusCode, err)
-	}
-	return string(b)
-}
-
-func call(t *testing.T, url string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("GET %s = %d", url, res.StatusCode)
-	}
+	return body
 }
 
 // The function's client_golang counter is scraped beside http_requests_total;
@@ -66,7 +46,7 @@ func TestRegisteredDefaultRegistryScraped(t *testing.T) {
 	srv := watchdogtest.New(t, handler)
 	call(t, srv.URL+"/orders")
 	call(t, srv.URL+"/orders")
-	text := scrape(t, srv.MetricsURL+"/metrics")
+	text := call(t, srv.MetricsURL+"/metrics")
 	for _, want := range []string{
 		"\n" + `http_requests_total{code="200",method="get"} 2` + "\n",
 		"\n# HELP prommetrics_test_calls_total Calls the test function served.\n# TYPE prommetrics_test_calls_total counter\n" +
@@ -96,7 +76,7 @@ func TestWithOwnRegistry(t *testing.T) {
 		Watchdog:       []watchdog.Option{prommetrics.With(reg)},
 	})
 	call(t, srv.URL+"/")
-	text := scrape(t, srv.MetricsURL+"/metrics")
+	text := call(t, srv.MetricsURL+"/metrics")
 	if !strings.Contains(text, "\norders_queued 4\n") || !strings.Contains(text, "\nhttp_requests_total{") {
 		t.Errorf("want orders_queued 4 beside http_requests_total:\n%s", text)
 	}
@@ -149,13 +129,6 @@ func TestCollisionRefused(t *testing.T) {
 // The function's client_golang series, with their help texts, pass
 // promtool check metrics.
 func TestLint(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("promtool not found (Debian package prometheus); with CI set this fails")
-		}
-		t.Fatalf("CI is set and promtool is not installed (Debian package prometheus): %v", err)
-	}
 	reg := prometheus.NewRegistry()
 	f := promauto.With(reg)
 	f.NewCounterVec(prometheus.CounterOpts{Name: "orders_placed_total", Help: "Orders placed."}, []string{"kind"}).WithLabelValues("book").Inc()
@@ -163,20 +136,11 @@ func TestLint(t *testing.T) {
 	f.NewSummary(prometheus.SummaryOpts{Name: "order_prep_seconds", Help: "Time to prepare an order."}).Observe(0.3)
 	srv := watchdogtest.NewWith(t, handler, watchdogtest.Options{Watchdog: []watchdog.Option{prommetrics.With(reg)}})
 	call(t, srv.URL+"/")
-	text := scrape(t, srv.MetricsURL+"/metrics")
+	text := call(t, srv.MetricsURL+"/metrics")
 	if !strings.Contains(text, "\norder_prep_seconds_count 1\n") {
 		t.Fatalf("no order_prep_seconds in the scrape: nothing to lint\n%s", text)
 	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(text)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out.String())
-	}
-	for _, line := range strings.Split(out.String(), "\n") {
+	for _, line := range testkit.Promtool(t, text) {
 		if strings.HasPrefix(line, "order") || strings.HasPrefix(line, "prommetrics_test") {
 			t.Errorf("promtool: %s", line)
 		}

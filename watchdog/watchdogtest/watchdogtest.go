@@ -1,13 +1,13 @@
 // Package watchdogtest runs a function behind the real in-process watchdog in
 // a test, so the test sees what callers see: health, limits, timeouts, call
-// ids and logs, not just a bare ResponseRecorder.
+// ids, metrics and logs, not just a bare ResponseRecorder.
 package watchdogtest
 
 import (
-	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -17,13 +17,20 @@ import (
 
 	"github.com/inproc-go/templates/watchdog"
 	"github.com/inproc-go/templates/watchdog/internal/hooks"
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // Server is a function served by the watchdog on 127.0.0.1.
 type Server struct {
 	URL        string // the function, e.g. URL + "/" to invoke it
+	Addr       string // the function's host:port, for a raw connection
 	MetricsURL string // the metrics listener; MetricsURL + "/metrics"
-	logs       *syncBuffer
+	// Client keeps connections alive, up to 64 to the function, asks for
+	// no compression, so a test sees the answer as the handler wrote it,
+	// and gives up on a call after 30 seconds. Its idle connections are
+	// closed at Close.
+	Client *http.Client
+	logs   *testkit.Buffer
 
 	stop     context.CancelFunc
 	done     chan error
@@ -40,7 +47,7 @@ type Server struct {
 // watchdog.RegisterMetrics or prommetrics.Register on MetricsURL. The test
 // fails if the configuration is refused (a metric name that is the
 // watchdog's included), a start hook fails, or the server does not shut
-// down cleanly.
+// down cleanly. The logs are text, or JSON with log_format=json in env.
 func New(t testing.TB, h http.Handler, env ...string) *Server {
 	t.Helper()
 	return NewWith(t, h, Options{Env: env})
@@ -73,20 +80,32 @@ func NewWith(t testing.TB, h http.Handler, o Options) *Server {
 		// No endpoints to wait for in a test: drain at once.
 		cfg.HealthcheckInterval = time.Millisecond
 	}
-	fn, metrics := listen(t), listen(t)
-	logs := &syncBuffer{}
+	fn, metrics := testkit.Listen(t), testkit.Listen(t)
+	logs := &testkit.Buffer{}
+	var handler slog.Handler = slog.NewTextHandler(logs, nil)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(logs, nil)
+	}
 	opts := []watchdog.Option{
 		watchdog.WithConfig(cfg),
 		watchdog.WithListeners(fn, metrics),
-		watchdog.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
+		watchdog.WithLogger(slog.New(handler)),
 	}
 	if !o.SkipRegistered {
 		opts = append(opts, registered()...)
 	}
 	opts = append(opts, o.Watchdog...)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{URL: "http://" + fn.Addr().String(), MetricsURL: "http://" + metrics.Addr().String(), logs: logs,
-		stop: cancel, done: make(chan error, 1)}
+	s := &Server{
+		URL:        "http://" + fn.Addr().String(),
+		Addr:       fn.Addr().String(),
+		MetricsURL: "http://" + metrics.Addr().String(),
+		Client: &http.Client{
+			Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true},
+			Timeout:   30 * time.Second,
+		},
+		logs: logs, stop: cancel, done: make(chan error, 1),
+	}
 	go func() { s.done <- watchdog.Serve(ctx, h, opts...) }()
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
@@ -121,6 +140,7 @@ func registered() []watchdog.Option {
 // to check what its cleanup did; otherwise the test's end does.
 func (s *Server) Close() error {
 	s.stopOnce.Do(func() {
+		s.Client.CloseIdleConnections()
 		s.stop()
 		s.stopErr = <-s.done
 	})
@@ -130,11 +150,116 @@ func (s *Server) Close() error {
 // Logs returns what the watchdog and the function logged so far.
 func (s *Server) Logs() string { return s.logs.String() }
 
+// LogRecords parses what was logged so far, one record a line; it needs
+// log_format=json, and a line that is not a JSON object fails the test.
+func (s *Server) LogRecords(t testing.TB) []map[string]any {
+	t.Helper()
+	return testkit.Records(t, s.Logs())
+}
+
+// WaitLog waits until a record match accepts is logged and returns it; the
+// access log line of a call is written just after its answer. It needs
+// log_format=json, and fails the test, naming what, if no such record is
+// logged within 10 seconds.
+func (s *Server) WaitLog(t testing.TB, what string, match func(record map[string]any) bool) map[string]any {
+	t.Helper()
+	var found map[string]any
+	testkit.WaitFor(t, 10*time.Second, "watchdogtest: a log record "+what, func() bool {
+		for _, r := range s.LogRecords(t) {
+			if match(r) {
+				found = r
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// Do sends a request to path on the function with Client and reads the
+// whole answer. err is the request's or the read's error, with status 0
+// when no answer came; it does not fail the test, so callers on other
+// goroutines can count errors.
+func (s *Server) Do(method, path string, body io.Reader, header http.Header) (status int, answer string, err error) {
+	req, err := http.NewRequest(method, s.URL+path, body)
+	if err != nil {
+		return 0, "", err
+	}
+	for name, values := range header {
+		req.Header[name] = values
+	}
+	res, err := s.Client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
+// Metric is the value of the series named exactly series on MetricsURL,
+// e.g. `http_requests_total{code="200",method="get"}`. A series that is not
+// exposed fails the test: a renamed one can't pass as 0.
+func (s *Server) Metric(t testing.TB, series string) float64 {
+	t.Helper()
+	v, ok := s.LookupMetric(t, series)
+	if !ok {
+		t.Fatalf("watchdogtest: no series %s in the scrape", series)
+	}
+	return v
+}
+
+// LookupMetric is series' value and whether it is exposed at all, for a
+// test that checks a series is absent. A failed scrape fails the test.
+func (s *Server) LookupMetric(t testing.TB, series string) (float64, bool) {
+	t.Helper()
+	v, ok, err := testkit.MetricValue(s.scrape(t), series)
+	if err != nil {
+		t.Fatalf("watchdogtest: series %s: %v", series, err)
+	}
+	return v, ok
+}
+
+// WaitMetric waits until series is exposed with the value want, and fails
+// the test if it is not within 10 seconds.
+func (s *Server) WaitMetric(t testing.TB, series string, want float64) {
+	t.Helper()
+	var got float64
+	var ok bool
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if got, ok = s.LookupMetric(t, series); ok && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("watchdogtest: %s = %g (exposed: %t) after 10s, want %g", series, got, ok, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *Server) scrape(t testing.TB) string {
+	t.Helper()
+	res, err := s.Client.Get(s.MetricsURL + "/metrics")
+	if err != nil {
+		t.Fatalf("watchdogtest: scrape: %v", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %.200s", res.Status, b)
+	}
+	if err != nil {
+		t.Fatalf("watchdogtest: scrape: %v", err)
+	}
+	return string(b)
+}
+
 func (s *Server) waitHealthy(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	// A probe without an answer gives up: when New refuses the options,
 	// nothing serves the listeners, which still accept.
-	client := &http.Client{Timeout: time.Second}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -155,15 +280,6 @@ func (s *Server) waitHealthy(t testing.TB, timeout time.Duration) {
 	t.Fatalf("watchdogtest: /_/health not 200 within %s", timeout)
 }
 
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("watchdogtest: %v", err)
-	}
-	return ln
-}
-
 func setsVar(env []string, name string) bool {
 	for _, kv := range env {
 		if strings.HasPrefix(kv, name+"=") {
@@ -171,22 +287,4 @@ func setsVar(env []string, name string) bool {
 		}
 	}
 	return false
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's and the test's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/inproc-go/templates/watchdog"
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 	"github.com/inproc-go/templates/watchdog/watchdogtest"
 )
 
@@ -56,17 +57,6 @@ var handle = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok")
 })
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
-}
-
 func TestNewRunsRegisteredHooks(t *testing.T) {
 	events()
 	s := watchdogtest.New(t, handle)
@@ -74,14 +64,14 @@ func TestNewRunsRegisteredHooks(t *testing.T) {
 		t.Errorf("after New: %q, want the start hook's open", got)
 	}
 	warm.Store(false)
-	if code, body := get(t, s.URL+"/_/ready"); code != 503 || body != "pool: cold\n" {
+	if code, body := testkit.Get(t, s.URL+"/_/ready"); code != 503 || body != "pool: cold\n" {
 		t.Errorf("cold: /_/ready = %d %q", code, body)
 	}
 	warm.Store(true)
-	if code, _ := get(t, s.URL+"/_/ready"); code != 200 {
+	if code, _ := testkit.Get(t, s.URL+"/_/ready"); code != 200 {
 		t.Errorf("warm: /_/ready = %d", code)
 	}
-	if code, body := get(t, s.URL+"/"); code != 200 || body != "ok" {
+	if code, body := testkit.Get(t, s.URL+"/"); code != 200 || body != "ok" {
 		t.Errorf("call = %d %q", code, body)
 	}
 	if err := s.Close(); err != nil {
@@ -103,7 +93,7 @@ func TestNewWithOptions(t *testing.T) {
 		SkipRegistered: true,
 		Watchdog:       []watchdog.Option{watchdog.WithStart(func(context.Context) error { started = true; return nil })},
 	})
-	if code, _ := get(t, s.URL+"/_/ready"); code != 200 {
+	if code, _ := testkit.Get(t, s.URL+"/_/ready"); code != 200 {
 		t.Errorf("/_/ready = %d, want 200 without the registered readiness", code)
 	}
 	s.Close()
@@ -134,5 +124,55 @@ func TestNewFailsOnAStartError(t *testing.T) {
 	<-done
 	if want := "watchdogtest: server stopped at start: start hook 1 of 1: no database"; f.msg != want {
 		t.Errorf("Fatalf(%q), want %q", f.msg, want)
+	}
+}
+
+// What a test reads of a server: answers, series, JSON log records.
+func TestMetricsAndLogRecords(t *testing.T) {
+	s := watchdogtest.NewWith(t, handle, watchdogtest.Options{Env: []string{"log_format=json"}, SkipRegistered: true})
+	code, body, err := s.Do("POST", "/orders?id=7", strings.NewReader("x"), http.Header{"X-Call-Id": {"call-1"}})
+	if err != nil || code != 200 || body != "ok" {
+		t.Fatalf("Do = %d %q %v, want 200 ok", code, body, err)
+	}
+	const series = `http_requests_total{code="200",method="post"}`
+	s.WaitMetric(t, series, 1)
+	if got := s.Metric(t, series); got != 1 {
+		t.Errorf("Metric(%s) = %g, want 1", series, got)
+	}
+	if v, ok := s.LookupMetric(t, `http_requests_total{code="500",method="post"}`); ok {
+		t.Errorf("a 500 series exposed with %g, no call answered 500", v)
+	}
+	rec := s.WaitLog(t, "for the call", func(r map[string]any) bool { return r["msg"] == "call" })
+	if rec["path"] != "/orders" || rec["call_id"] != "call-1" || rec["status"] != float64(200) {
+		t.Errorf("access log record %v, want path /orders, call_id call-1, status 200", rec)
+	}
+	if n := len(s.LogRecords(t)); n < 2 {
+		t.Errorf("%d log records, want at least the start and the call", n)
+	}
+}
+
+// A missing series, a wait that times out and text logs fail the test
+// instead of reading as 0 or nothing.
+func TestReadersFail(t *testing.T) {
+	text := watchdogtest.NewWith(t, handle, watchdogtest.Options{SkipRegistered: true})
+	for _, tt := range []struct {
+		name string
+		read func(testing.TB)
+		want string
+	}{
+		{"missing series", func(tb testing.TB) { text.Metric(tb, "orders_placed_total") },
+			"watchdogtest: no series orders_placed_total in the scrape"},
+		{"text logs", func(tb testing.TB) { text.LogRecords(tb) },
+			"is not a JSON record: logged with log_format=json?"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fatalTB{TB: t}
+			done := make(chan struct{})
+			go func() { defer close(done); tt.read(f) }()
+			<-done
+			if !strings.Contains(f.msg, tt.want) {
+				t.Errorf("Fatalf(%q), want it to say %q", f.msg, tt.want)
+			}
+		})
 	}
 }

@@ -5,44 +5,20 @@
 // ?sleep=DURATION, cut short when the call's context ends, or for
 // ?hold=DURATION, ignoring its context as a careless handler would.
 //
-// Besides the watchdog's own environment it reads two variables that exist
-// only here, so that a test never touches the fixed metrics port or
-// /tmp/.lock:
-//
-//	integration_metrics_port  port of the metrics listener (default 8081)
-//	integration_lock_file     path of the lock file (default /tmp/.lock)
+// Besides the watchdog's own environment it reads the variables of
+// testdata/fnenv, so that a test never touches the fixed ports or /tmp/.lock.
 package main
 
 import (
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/inproc-go/templates/watchdog"
+	"github.com/inproc-go/templates/watchdog/testdata/fnenv"
 )
 
-func main() {
-	cfg, err := watchdog.ConfigFromEnv(os.Environ())
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "integration: bad configuration:\n%v\n", err)
-		os.Exit(2)
-	}
-	if v := os.Getenv("integration_metrics_port"); v != "" {
-		port, err := strconv.Atoi(v)
-		if err != nil || port < 1 || port > 65535 {
-			fmt.Fprintf(os.Stderr, "integration: integration_metrics_port=%q: want a TCP port\n", v)
-			os.Exit(2)
-		}
-		cfg.MetricsPort = port
-	}
-	if v := os.Getenv("integration_lock_file"); v != "" {
-		cfg.LockFile = v
-	}
-	watchdog.Main(http.HandlerFunc(echo), watchdog.WithConfig(cfg))
-}
+func main() { fnenv.Main("integration", http.HandlerFunc(echo)) }
 
 func echo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

@@ -7,15 +7,13 @@
 // (go_goroutines in a registry of its own). A call to /register-late calls
 // watchdog.RegisterMetrics, as a function must not once Main has started.
 //
-// integration_metrics_port and integration_lock_file are read as
-// testdata/integration reads them, so the same test helpers run it.
+// It reads the variables of testdata/fnenv, as testdata/integration does, so
+// the same test helpers run it.
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/inproc-go/templates/watchdog"
 	"github.com/inproc-go/templates/watchdog/prommetrics"
+	"github.com/inproc-go/templates/watchdog/testdata/fnenv"
 )
 
 var (
@@ -46,25 +45,7 @@ func init() {
 	}
 }
 
-func main() {
-	cfg, err := watchdog.ConfigFromEnv(os.Environ())
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "ownmetrics: bad configuration:\n%v\n", err)
-		os.Exit(2)
-	}
-	if v := os.Getenv("integration_metrics_port"); v != "" {
-		port, err := strconv.Atoi(v)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "ownmetrics: integration_metrics_port=%q: want a TCP port\n", v)
-			os.Exit(2)
-		}
-		cfg.MetricsPort = port
-	}
-	if v := os.Getenv("integration_lock_file"); v != "" {
-		cfg.LockFile = v
-	}
-	watchdog.Main(http.HandlerFunc(handle), watchdog.WithConfig(cfg))
-}
+func main() { fnenv.Main("ownmetrics", http.HandlerFunc(handle)) }
 
 func handle(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/register-late" {
