@@ -66,7 +66,11 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 		c := &call{Context: r.Context(), logger: logger}
 		c.rec = recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
 		arrived(c.rec.start)
-		c.id = r.Header.Get(CallIDHeader)
+		// The constant keys are canonical already: reading the map directly
+		// skips Header.Get's canonicalisation.
+		if v := r.Header[CallIDHeader]; len(v) > 0 {
+			c.id = v[0]
+		}
 		if c.id == "" {
 			c.id = uuid.NewString()
 			c.requestID[0] = c.id

@@ -166,6 +166,13 @@ func (s *Server) flushLogs() {
 	}
 }
 
+// isProbe reports a Kubernetes probe by its User-Agent, read from the map
+// directly: the key is canonical, so Header.Get's canonicalisation is waste.
+func isProbe(r *http.Request) bool {
+	ua := r.Header["User-Agent"]
+	return len(ua) > 0 && strings.HasPrefix(ua[0], "kube-probe")
+}
+
 // withAccessLog writes one line per call: method, path (never the query,
 // which may hold secrets), status, bytes, duration, call id and, if the call
 // has them, trace and span ids. Kubernetes probes are not logged.
@@ -181,7 +188,7 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 		rec := recorderOf(w)
 		next.ServeHTTP(rec, r)
 		ctx := r.Context()
-		if !h.Enabled(ctx, slog.LevelInfo) || strings.HasPrefix(r.UserAgent(), "kube-probe") {
+		if !h.Enabled(ctx, slog.LevelInfo) || isProbe(r) {
 			return
 		}
 		end := rec.finished()

@@ -49,7 +49,10 @@ func (t *execTimeout) middleware(next http.Handler) http.Handler {
 }
 
 func (t *execTimeout) deadlineFor(r *http.Request) (time.Duration, error) {
-	v := r.Header.Get(TimeoutHeader)
+	var v string
+	if vs := r.Header[TimeoutHeader]; len(vs) > 0 { // canonical already: no Header.Get
+		v = vs[0]
+	}
 	if v == "" {
 		return t.limit, nil
 	}
