@@ -23,6 +23,7 @@ type Config struct {
 	SuppressLock        bool          // suppress_lock: don't write the lock file
 	ReadyPath           string        // ready_path: the handler's own readiness path
 	LogFormat           string        // log_format: "text" or "json"
+	AccessLog           bool          // access_log: one line per call (true); false drops those lines only, not the watchdog's other lines nor Logger(ctx)'s
 	LogCallID           bool          // log_callid / log_call_id: parsed for compatibility with of-watchdog, read by nothing: call ids are always logged
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
 	StartTimeout        time.Duration // start_timeout: bound on the start hooks together (10s), see lifecycle.go
@@ -66,6 +67,7 @@ func DefaultConfig() Config {
 		ExecTimeout:         defaultExecTimeout,
 		HealthcheckInterval: io,
 		LogFormat:           "text",
+		AccessLog:           true,
 		LockFile:            defaultLockFile,
 		StartTimeout:        defaultStartTimeout,
 		AutoGoMemLimit:      true,
@@ -110,6 +112,7 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg.StartTimeout = p.duration("start_timeout", cfg.StartTimeout, false)
 	cfg.AutoGoMemLimit = p.boolean("auto_gomemlimit", cfg.AutoGoMemLimit)
 	cfg.LogFormat = p.oneOf("log_format", cfg.LogFormat, "text", "json")
+	cfg.AccessLog = p.boolean("access_log", cfg.AccessLog)
 	cfg.JWTAuth = p.boolean("jwt_auth", false)
 	cfg.JWTAuthDebug = p.boolean("jwt_auth_debug", false)
 	if p.boolean("jwt_auth_local", false) {

@@ -31,6 +31,7 @@ func TestDefaultConfig(t *testing.T) {
 		{"SuppressLock", cfg.SuppressLock, false},
 		{"ReadyPath", cfg.ReadyPath, ""},
 		{"LogFormat", cfg.LogFormat, "text"},
+		{"AccessLog", cfg.AccessLog, true},
 		{"LogCallID", cfg.LogCallID, false},
 		{"LockFile", cfg.LockFile, "/tmp/.lock"},
 	} {
@@ -104,6 +105,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"log_format json", []string{"log_format=json"}, func(c *Config) { c.LogFormat = "json" }},
 		{"log_format JSON", []string{"log_format=JSON"}, func(c *Config) { c.LogFormat = "json" }},
 		{"log_format text", []string{"log_format=text"}, func(*Config) {}},
+		{"access_log false", []string{"access_log=false"}, func(c *Config) { c.AccessLog = false }},
+		{"access_log 0", []string{"access_log=0"}, func(c *Config) { c.AccessLog = false }},
+		{"access_log true", []string{"access_log=true"}, func(*Config) {}},
 		{"jwt_auth false accepted", []string{"jwt_auth=false"}, func(*Config) {}},
 		{"log_callid", []string{"log_callid=true"}, func(c *Config) { c.LogCallID = true }},
 		{"log_call_id", []string{"log_call_id=1"}, func(c *Config) { c.LogCallID = true }},
@@ -161,6 +165,7 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		{"ready_path=/ready?deep=1", `ready_path="/ready?deep=1": want an absolute URL path such as /ready, without query or spaces`},
 		{"ready_path=/a b", `ready_path="/a b": want an absolute URL path such as /ready, without query or spaces`},
 		{"log_format=xml", `log_format="xml": want one of text, json`},
+		{"access_log=off", `access_log="off": want true or false (also 1 or 0)`},
 		{"jwt_auth=maybe", `jwt_auth="maybe": want true or false (also 1 or 0)`},
 	}
 	for _, tt := range tests {

@@ -25,8 +25,9 @@
 //     http_requests_in_flight on :8081/metrics.
 //   - call.go: what the watchdog keeps per call, in one allocation: its id
 //     (X-Call-Id), arrival time and recorder; it is the handler's context.
-//   - logging.go: the access log and Logger(ctx), whose lines carry the
-//     call id and, for a call with a traceparent, its trace and span ids.
+//   - logging.go: the access log (access_log=false turns it off) and
+//     Logger(ctx), whose lines carry the call id and, for a call with a
+//     traceparent, its trace and span ids.
 //   - trace.go: the W3C traceparent and tracestate headers, parsed for
 //     TraceContext(ctx) and the log lines; malformed ones are ignored.
 //   - writer.go: the ResponseWriter every call gets; streaming still works.

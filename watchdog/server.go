@@ -146,11 +146,13 @@ func (s *Server) build(h http.Handler) {
 		guarded = s.auth.Wrap(core)
 	}
 	arrived := func(t time.Time) { s.lastArrival.Store(t.UnixNano()) }
+	limited := lim.middleware(guarded)
+	if cfg.AccessLog {
+		limited = withAccessLog(s.logger, limited)
+	}
 	function := withCall(s.logger, cfg.WriteTimeout, arrived,
 		observe(s.observers,
-			s.metrics.middleware(
-				withAccessLog(s.logger,
-					lim.middleware(guarded)))))
+			s.metrics.middleware(limited)))
 	function = s.untilStarted(function)
 
 	lock := cfg.LockFile
