@@ -19,17 +19,34 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 
 // chainFor is the function chain as Server routes it (metrics, call id,
 // access log, limiter, recover, exec timeout, body limit) around echo, with
-// a JSON access log into io.Discard.
+// the watchdog's own JSON logger, batched as in production, into io.Discard.
 func chainFor(tb testing.TB, exec time.Duration) http.Handler {
+	return chainWith(tb, exec, withOwnLogger(io.Discard))
+}
+
+// chainWith is chainFor with the logger opt gives.
+func chainWith(tb testing.TB, exec time.Duration, opt Option) http.Handler {
 	cfg := testConfig(tb)
 	cfg.ExecTimeout = exec
 	cfg.MaxInflight = 1000
 	cfg.MaxBodyBytes = 1 << 20
-	s, err := New(echo, WithConfig(cfg), WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	cfg.LogFormat = "json"
+	s, err := New(echo, WithConfig(cfg), opt)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return s.fnServer.Handler
+}
+
+// withOwnLogger gives the Server the logger New makes when WithLogger is
+// left out, in its configured format, over out instead of stderr. It must
+// come after WithConfig.
+func withOwnLogger(out io.Writer) Option {
+	return func(s *Server) error {
+		s.logOut = newBufferedOutput(out, logFlushInterval)
+		s.logger = newLogger(s.logOut, s.cfg.LogFormat)
+		return nil
+	}
 }
 
 // echoCaller calls h with one POST, over and over, as net/http would: a
@@ -68,6 +85,10 @@ func BenchmarkChain(b *testing.B) {
 		{"chain", func(tb testing.TB) http.Handler { return chainFor(tb, 10*time.Second) }},
 		{"chain-no-exec-timeout", func(tb testing.TB) http.Handler { return chainFor(tb, 0) }},
 		{"chain-traceparent", func(tb testing.TB) http.Handler { return chainFor(tb, 10*time.Second) }},
+		// A logger of the user's: the access log goes through its handler.
+		{"chain-withlogger", func(tb testing.TB) http.Handler {
+			return chainWith(tb, 10*time.Second, WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
+		}},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			var header []string

@@ -148,7 +148,11 @@ func (s *Server) build(h http.Handler) {
 	arrived := func(t time.Time) { s.lastArrival.Store(t.UnixNano()) }
 	limited := lim.middleware(guarded)
 	if cfg.AccessLog {
-		limited = withAccessLog(s.logger, limited)
+		var line *accessLine
+		if s.logOut != nil { // the watchdog's own logger
+			line = newAccessLine(s.logOut, cfg.LogFormat)
+		}
+		limited = withAccessLog(s.logger, line, limited)
 	}
 	function := withCall(s.logger, cfg.WriteTimeout, arrived,
 		observe(s.observers,
