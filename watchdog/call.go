@@ -25,8 +25,10 @@ type call struct {
 	id              string
 	logger          *slog.Logger
 	rec             recorder
-	guard           guardedWriter // used by execTimeout only
-	trace           TraceParent   // the caller's traceparent, if valid
+	guard           guardedWriter   // used by execTimeout only
+	deadline        deadlineContext // likewise: the handler's context
+	queued          queuedCall      // and its place in execTimeout's queue
+	trace           TraceParent     // the caller's traceparent, if valid
 	// Backing arrays for the X-Call-Id values set on the request and the
 	// response: each header gets its own, so neither allocates.
 	requestID, responseID [1]string

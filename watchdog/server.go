@@ -132,7 +132,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 // build wraps h once, at start-up, so a call pays for no set-up.
 func (s *Server) build(h http.Handler) {
 	cfg := s.cfg
-	s.timeout = &execTimeout{limit: cfg.ExecTimeout}
+	s.timeout = newExecTimeout(cfg.ExecTimeout)
 	s.metrics = newCallMetrics(func() float64 { return float64(s.timeout.overdue.Load()) })
 	s.metrics.own, s.life.metrics.logger = &s.life.metrics, s.logger
 	lim := &limiter{max: int64(cfg.MaxInflight)}
