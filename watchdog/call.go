@@ -3,10 +3,10 @@ package watchdog
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
-
-	"github.com/google/uuid"
+	"unsafe"
 )
 
 // CallIDHeader carries the call id set by the gateway, kept end to end.
@@ -32,6 +32,7 @@ type call struct {
 	// Backing arrays for the X-Call-Id values set on the request and the
 	// response: each header gets its own, so neither allocates.
 	requestID, responseID [1]string
+	idBuf                 [36]byte // a generated id's text; see newID
 }
 
 func (c *call) Value(key any) any {
@@ -74,7 +75,7 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 			c.id = v[0]
 		}
 		if c.id == "" {
-			c.id = uuid.NewString()
+			c.id = c.newID()
 			c.requestID[0] = c.id
 			r.Header[CallIDHeader] = c.requestID[:]
 		}
@@ -84,4 +85,29 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 		next.ServeHTTP(&c.rec, r.WithContext(c))
 		c.rec.setDuration() // for an answer net/http sends itself: no write at all
 	})
+}
+
+// newID makes a random (version 4) UUID for a call that came without an id.
+// The bits come from math/rand/v2, the runtime's ChaCha8 generator, seeded
+// from the system's randomness: a call id needs to be unique, not secret,
+// and crypto/rand cost a system call per call. The string is over the
+// call's own bytes, written once, here, as the recorder's X-Duration-Seconds
+// is (see setDuration): a call is never reused.
+func (c *call) newID() string {
+	var u [16]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := range 8 {
+		u[i], u[8+i] = byte(hi>>(56-8*i)), byte(lo>>(56-8*i))
+	}
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // the RFC 9562 variant
+	const hex = "0123456789abcdef"
+	b := c.idBuf[:0]
+	for i, x := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hex[x>>4], hex[x&0xf])
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }

@@ -38,8 +38,8 @@ func TestCallID(t *testing.T) {
 			res, _ = ts.get("/")
 			s = <-calls
 			id := res.Header.Get(CallIDHeader)
-			if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
-				t.Errorf("generated call id %q is not a UUID: %v", id, err)
+			if u, err := uuid.Parse(id); err != nil || len(id) != 36 || u.Version() != 4 || u.Variant() != uuid.RFC4122 || id != strings.ToLower(id) {
+				t.Errorf("generated call id %q is not a lower-case version 4 UUID: %v", id, err)
 			}
 			if s.header != id || s.ctx != id {
 				t.Errorf("generated call id: handler saw %+v, response %q", s, id)
