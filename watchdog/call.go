@@ -94,20 +94,24 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 // call's own bytes, written once, here, as the recorder's X-Duration-Seconds
 // is (see setDuration): a call is never reused.
 func (c *call) newID() string {
-	var u [16]byte
 	hi, lo := rand.Uint64(), rand.Uint64()
-	for i := range 8 {
-		u[i], u[8+i] = byte(hi>>(56-8*i)), byte(lo>>(56-8*i))
+	hi = hi&^(0xf<<12) | 0x4<<12 // version 4: the third group's first digit
+	lo = lo&^(0x3<<62) | 0x2<<62 // the RFC 9562 variant: the fourth group's first two bits
+	b := &c.idBuf
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+	putHex(b[0:8], hi>>32)
+	putHex(b[9:13], hi>>16)
+	putHex(b[14:18], hi)
+	putHex(b[19:23], lo>>48)
+	putHex(b[24:36], lo)
+	return unsafe.String(&b[0], len(b))
+}
+
+// putHex writes v's last len(dst) hex digits, lower case, into dst.
+func putHex(dst []byte, v uint64) {
+	const digits = "0123456789abcdef"
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = digits[v&0xf]
+		v >>= 4
 	}
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // the RFC 9562 variant
-	const hex = "0123456789abcdef"
-	b := c.idBuf[:0]
-	for i, x := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, hex[x>>4], hex[x&0xf])
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
 }
