@@ -3,11 +3,11 @@ package watchdog
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/google/uuid"
+	"unsafe"
 )
 
 // CallIDHeader carries the call id set by the gateway, kept end to end.
@@ -26,8 +26,10 @@ type call struct {
 	id              string
 	logger          *slog.Logger
 	rec             recorder
-	guard           guardedWriter // used by execTimeout only
-	trace           TraceParent   // the caller's traceparent, if valid
+	guard           guardedWriter   // used by execTimeout only
+	deadline        deadlineContext // likewise: the handler's context
+	queued          queuedCall      // and its place in execTimeout's queue
+	trace           TraceParent     // the caller's traceparent, if valid
 	// The observer's span (SetCallSpan): trace id and span id in hex, one
 	// string; nil until one is named. Atomic, as a handler's goroutines may
 	// log while it is set.
@@ -35,6 +37,7 @@ type call struct {
 	// Backing arrays for the X-Call-Id values set on the request and the
 	// response: each header gets its own, so neither allocates.
 	requestID, responseID [1]string
+	idBuf                 [36]byte // a generated id's text; see newID
 }
 
 func (c *call) Value(key any) any {
@@ -84,9 +87,13 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 		c := &call{Context: r.Context(), logger: logger}
 		c.rec = recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
 		arrived(c.rec.start)
-		c.id = r.Header.Get(CallIDHeader)
+		// The constant keys are canonical already: reading the map directly
+		// skips Header.Get's canonicalisation.
+		if v := r.Header[CallIDHeader]; len(v) > 0 {
+			c.id = v[0]
+		}
 		if c.id == "" {
-			c.id = uuid.NewString()
+			c.id = c.newID()
 			c.requestID[0] = c.id
 			r.Header[CallIDHeader] = c.requestID[:]
 		}
@@ -96,4 +103,33 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 		next.ServeHTTP(&c.rec, r.WithContext(c))
 		c.rec.setDuration() // for an answer net/http sends itself: no write at all
 	})
+}
+
+// newID makes a random (version 4) UUID for a call that came without an id.
+// The bits come from math/rand/v2, the runtime's ChaCha8 generator, seeded
+// from the system's randomness: a call id needs to be unique, not secret,
+// and crypto/rand cost a system call per call. The string is over the
+// call's own bytes, written once, here, as the recorder's X-Duration-Seconds
+// is (see setDuration): a call is never reused.
+func (c *call) newID() string {
+	hi, lo := rand.Uint64(), rand.Uint64()
+	hi = hi&^(0xf<<12) | 0x4<<12 // version 4: the third group's first digit
+	lo = lo&^(0x3<<62) | 0x2<<62 // the RFC 9562 variant: the fourth group's first two bits
+	b := &c.idBuf
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+	putHex(b[0:8], hi>>32)
+	putHex(b[9:13], hi>>16)
+	putHex(b[14:18], hi)
+	putHex(b[19:23], lo>>48)
+	putHex(b[24:36], lo)
+	return unsafe.String(&b[0], len(b))
+}
+
+// putHex writes v's last len(dst) hex digits, lower case, into dst.
+func putHex(dst []byte, v uint64) {
+	const digits = "0123456789abcdef"
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = digits[v&0xf]
+		v >>= 4
+	}
 }

@@ -24,6 +24,7 @@ type Config struct {
 	ReadyPath           string        // ready_path: the handler's own readiness path
 	LogFormat           string        // log_format: "text" or "json"
 	LogFlushInterval    time.Duration // log_flush_interval: how long a batch of log lines waits before it is written (100ms); 0 in a Config built by hand means the default
+	AccessLog           bool          // access_log: one line per call (true); false drops those lines only, not the watchdog's other lines nor Logger(ctx)'s
 	LogCallID           bool          // log_callid / log_call_id: parsed for compatibility with of-watchdog, read by nothing: call ids are always logged
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
 	StartTimeout        time.Duration // start_timeout: bound on the start hooks together (10s), see lifecycle.go
@@ -68,6 +69,7 @@ func DefaultConfig() Config {
 		HealthcheckInterval: io,
 		LogFormat:           "text",
 		LogFlushInterval:    logFlushInterval,
+		AccessLog:           true,
 		LockFile:            defaultLockFile,
 		StartTimeout:        defaultStartTimeout,
 		AutoGoMemLimit:      true,
@@ -113,6 +115,7 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg.AutoGoMemLimit = p.boolean("auto_gomemlimit", cfg.AutoGoMemLimit)
 	cfg.LogFormat = p.oneOf("log_format", cfg.LogFormat, "text", "json")
 	cfg.LogFlushInterval = p.duration("log_flush_interval", cfg.LogFlushInterval, false)
+	cfg.AccessLog = p.boolean("access_log", cfg.AccessLog)
 	cfg.JWTAuth = p.boolean("jwt_auth", false)
 	cfg.JWTAuthDebug = p.boolean("jwt_auth_debug", false)
 	if p.boolean("jwt_auth_local", false) {

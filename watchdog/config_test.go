@@ -31,6 +31,7 @@ func TestDefaultConfig(t *testing.T) {
 		{"SuppressLock", cfg.SuppressLock, false},
 		{"ReadyPath", cfg.ReadyPath, ""},
 		{"LogFormat", cfg.LogFormat, "text"},
+		{"AccessLog", cfg.AccessLog, true},
 		{"LogCallID", cfg.LogCallID, false},
 		{"LogFlushInterval", cfg.LogFlushInterval, 100 * time.Millisecond},
 		{"LockFile", cfg.LockFile, "/tmp/.lock"},
@@ -107,6 +108,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{"log_format text", []string{"log_format=text"}, func(*Config) {}},
 		{"log_flush_interval", []string{"log_flush_interval=1h"}, func(c *Config) { c.LogFlushInterval = time.Hour }},
 		{"log_flush_interval seconds", []string{"log_flush_interval=2"}, func(c *Config) { c.LogFlushInterval = 2 * s }},
+		{"access_log false", []string{"access_log=false"}, func(c *Config) { c.AccessLog = false }},
+		{"access_log 0", []string{"access_log=0"}, func(c *Config) { c.AccessLog = false }},
+		{"access_log true", []string{"access_log=true"}, func(*Config) {}},
 		{"jwt_auth false accepted", []string{"jwt_auth=false"}, func(*Config) {}},
 		{"log_callid", []string{"log_callid=true"}, func(c *Config) { c.LogCallID = true }},
 		{"log_call_id", []string{"log_call_id=1"}, func(c *Config) { c.LogCallID = true }},
@@ -166,6 +170,7 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		{"log_format=xml", `log_format="xml": want one of text, json`},
 		{"log_flush_interval=0", `log_flush_interval="0": ` + durations + ", greater than 0"},
 		{"log_flush_interval=fast", `log_flush_interval="fast": ` + durations},
+		{"access_log=off", `access_log="off": want true or false (also 1 or 0)`},
 		{"jwt_auth=maybe", `jwt_auth="maybe": want true or false (also 1 or 0)`},
 	}
 	for _, tt := range tests {

@@ -21,12 +21,17 @@
 //   - health.go: /_/health, /_/ready and the lock file /tmp/.lock.
 //   - limits.go: max_inflight (429) and max_body_bytes (413).
 //   - timeout.go: exec_timeout (504 at the deadline) and panic recovery.
+//   - deadline.go: the handler's context under exec_timeout, and the one
+//     timer that serves every call's deadline.
 //   - metrics.go: http_requests_total, http_request_duration_seconds and
 //     http_requests_in_flight on :8081/metrics.
 //   - call.go: what the watchdog keeps per call, in one allocation: its id
 //     (X-Call-Id), arrival time and recorder; it is the handler's context.
-//   - logging.go: the access log and Logger(ctx), whose lines carry the
-//     call id and, for a call with a traceparent, its trace and span ids.
+//   - logging.go: the access log (access_log=false turns it off) and
+//     Logger(ctx), whose lines carry the call id and, for a call with a
+//     traceparent, its trace and span ids.
+//   - accessline.go: the access-log line written directly, as slog would
+//     write it, over the watchdog's own logger.
 //   - trace.go: the W3C traceparent and tracestate headers, parsed for
 //     TraceContext(ctx) and the log lines; malformed ones are ignored.
 //   - writer.go: the ResponseWriter every call gets; streaming still works.

@@ -22,12 +22,31 @@ func (r *recorder) setDuration() {
 	if r.duration[0] != "" || r.status == http.StatusSwitchingProtocols {
 		return
 	}
-	// 'f' with 6 digits is fmt's %f, of-watchdog's format.
-	b := strconv.AppendFloat(r.durationBuf[:0], time.Since(r.start).Seconds(), 'f', 6, 64)
+	b := appendSeconds(r.durationBuf[:0], time.Since(r.start))
 	// A string over the recorder's own bytes, so the header costs no
 	// allocation per call. Sound because they are written once, here, and
 	// a recorder is never reused (keep it out of any pool); while the
 	// header map holds the string, it keeps the recorder alive.
 	r.duration[0] = unsafe.String(unsafe.SliceData(b), len(b))
 	r.ResponseWriter.Header()[DurationHeader] = r.duration[:]
+}
+
+// appendSeconds writes d in seconds with six decimals, fmt's %f and
+// of-watchdog's format, in whole numbers: strconv.AppendFloat's 'f' costs
+// several times as much. The same digits but where d is a half microsecond
+// exactly, rounded up here and to the float's nearest there.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	if d < 0 || d >= 1<<50 { // past 13 days the float64 rounds coarser: keep its digits
+		return strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
+	}
+	us := (d + 500) / time.Microsecond
+	b = strconv.AppendInt(b, int64(us/1e6), 10)
+	frac := int64(us % 1e6)
+	var digits [7]byte
+	digits[0] = '.'
+	for i := 6; i >= 1; i-- {
+		digits[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return append(b, digits[:]...)
 }

@@ -125,3 +125,22 @@ func TestDurationHeader(t *testing.T) {
 		})
 	}
 }
+
+// appendSeconds writes what strconv.AppendFloat's 'f' with six digits
+// writes, but for a duration of a half microsecond exactly, which it
+// rounds up where the float rounds to nearest.
+func FuzzAppendSeconds(f *testing.F) {
+	for _, d := range []int64{0, 1, 499, 501, 999, 1000, 999_999_499, 999_999_501, 1e9, 10e9 + 123_456_789, 3600e9, 1<<50 - 1, 1 << 50, 4611686018427387680, -1} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, ns int64) {
+		d := time.Duration(ns)
+		if d >= 0 && d%1000 == 500 {
+			return
+		}
+		want := strconv.AppendFloat(nil, d.Seconds(), 'f', 6, 64)
+		if got := appendSeconds(nil, d); string(got) != string(want) {
+			t.Fatalf("appendSeconds(%d) = %s, want %s", ns, got, want)
+		}
+	})
+}

@@ -166,10 +166,19 @@ func (s *Server) flushLogs() {
 	}
 }
 
+// isProbe reports a Kubernetes probe by its User-Agent, read from the map
+// directly: the key is canonical, so Header.Get's canonicalisation is waste.
+func isProbe(r *http.Request) bool {
+	ua := r.Header["User-Agent"]
+	return len(ua) > 0 && strings.HasPrefix(ua[0], "kube-probe")
+}
+
 // withAccessLog writes one line per call: method, path (never the query,
 // which may hold secrets), status, bytes, duration, call id and, if the call
-// has them, trace and span ids. Kubernetes probes are not logged.
-func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
+// has them, trace and span ids. Kubernetes probes are not logged. line,
+// when not nil, writes the line itself over the watchdog's own logger (see
+// accessLine).
+func withAccessLog(logger *slog.Logger, line *accessLine, next http.Handler) http.Handler {
 	// The record is built here and handed to the handler under the call-id
 	// one, with the id added once: cheaper than LogAttrs by a clock read and
 	// a copy of the record (measured ~25%).
@@ -181,26 +190,44 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 		rec := recorderOf(w)
 		next.ServeHTTP(rec, r)
 		ctx := r.Context()
-		if !h.Enabled(ctx, slog.LevelInfo) || strings.HasPrefix(r.UserAgent(), "kube-probe") {
+		if !h.Enabled(ctx, slog.LevelInfo) || isProbe(r) {
 			return
 		}
 		end := rec.finished()
-		record := slog.NewRecord(end, slog.LevelInfo, "call", 0)
-		record.AddAttrs(
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", callStatus(rec, r)),
-			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", end.Sub(rec.start)),
-		)
-		// The ids in one more AddAttrs, which grows the record's overflow
-		// once whether or not the trace ids come along.
-		id := slog.String("call_id", loggableCallID(CallID(ctx)))
-		if traceID, spanID := callFrom(ctx).logIDs(); traceID != "" {
-			record.AddAttrs(id, slog.String("trace_id", traceID), slog.String("span_id", spanID))
-		} else {
-			record.AddAttrs(id)
+		f := accessFields{
+			end:      end,
+			method:   r.Method,
+			path:     r.URL.Path,
+			status:   callStatus(rec, r),
+			bytes:    rec.bytes,
+			duration: end.Sub(rec.start),
+			callID:   loggableCallID(CallID(ctx)),
 		}
-		_ = h.Handle(ctx, record)
+		f.traceID, f.spanID = callFrom(ctx).logIDs()
+		if line != nil && line.write(&f) {
+			return
+		}
+		_ = h.Handle(ctx, f.record())
 	})
+}
+
+// record is f as the slog record the access log's handler gets.
+func (f *accessFields) record() slog.Record {
+	record := slog.NewRecord(f.end, slog.LevelInfo, "call", 0)
+	record.AddAttrs(
+		slog.String("method", f.method),
+		slog.String("path", f.path),
+		slog.Int("status", f.status),
+		slog.Int64("bytes", f.bytes),
+		slog.Duration("duration", f.duration),
+	)
+	// The ids in one more AddAttrs, which grows the record's overflow
+	// once whether or not the trace ids come along.
+	id := slog.String("call_id", f.callID)
+	if f.traceID != "" {
+		record.AddAttrs(id, slog.String("trace_id", f.traceID), slog.String("span_id", f.spanID))
+	} else {
+		record.AddAttrs(id)
+	}
+	return record
 }

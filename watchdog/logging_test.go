@@ -3,6 +3,7 @@ package watchdog
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -38,8 +39,8 @@ func TestCallID(t *testing.T) {
 			res, _ = ts.get("/")
 			s = <-calls
 			id := res.Header.Get(CallIDHeader)
-			if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
-				t.Errorf("generated call id %q is not a UUID: %v", id, err)
+			if u, err := uuid.Parse(id); err != nil || len(id) != 36 || u.Version() != 4 || u.Variant() != uuid.RFC4122 || id != strings.ToLower(id) {
+				t.Errorf("generated call id %q is not a lower-case version 4 UUID: %v", id, err)
 			}
 			if s.header != id || s.ctx != id {
 				t.Errorf("generated call id: handler saw %+v, response %q", s, id)
@@ -92,6 +93,34 @@ func TestAccessLog(t *testing.T) {
 	// The kube-probe call was still served and counted.
 	if v := ts.metric(`http_requests_total{code="200",method="get"}`); v != 2 {
 		t.Errorf("GET 200s = %v, want 2", v)
+	}
+}
+
+// access_log=false drops the per-call lines and nothing else.
+func TestAccessLogOff(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("access_log=%t", on), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.AccessLog = on
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				Logger(r.Context()).Info("in the handler")
+			})
+			ts := startServer(t, cfg, h)
+			ts.get("/", CallIDHeader, "call-off")
+			if got := ts.logs.withMsg(t, "in the handler"); len(got) != 1 || got[0]["call_id"] != "call-off" {
+				t.Errorf("the handler's own line: %v, want one with call_id call-off:\n%s", got, ts.logs)
+			}
+			want := 0
+			if on {
+				want = 1
+			}
+			if got := ts.logs.withMsg(t, "call"); len(got) != want {
+				t.Errorf("%d access log lines, want %d:\n%s", len(got), want, ts.logs)
+			}
+			if v := ts.metric(`http_requests_total{code="200",method="get"}`); v != 1 {
+				t.Errorf("GET 200s = %v, want 1: the call is still counted", v)
+			}
+		})
 	}
 }
 

@@ -13,8 +13,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/google/uuid"
-
 	"github.com/inproc-go/templates/watchdog/internal/hooks"
 )
 
@@ -43,8 +41,7 @@ var errSignal = errors.New("signal")
 // slog.SetDefault to the server's logger, so slog.InfoContext(ctx, ...)
 // lines carry the call id, which, as slog.SetDefault does, also sends the
 // standard log package through it (a log.Printf line becomes an INFO record
-// without a call id); uuid's random pool; and, with auto_gomemlimit, the Go
-// memory limit. A main that wants its globals left alone calls Serve.
+// without a call id); and, with auto_gomemlimit, the Go memory limit. A main that wants its globals left alone calls Serve.
 func Main(h http.Handler, opts ...Option) {
 	// The hooks the function package registered from init come first, so
 	// the template's own options (WithAuth) keep their place after them.
@@ -80,9 +77,6 @@ func run(args []string, stdout, stderr io.Writer, h http.Handler, opts []Option)
 	// the call id too.
 	slog.SetDefault(s.Logger())
 	s.applyMemoryLimit() // before the start hooks fill caches
-	// Call ids from a pool of random bytes: one getrandom call per 16 ids
-	// instead of one per call. Process-wide, so set here, before serving.
-	uuid.EnableRandPool()
 
 	ctx, stop := signalContext(stderr, s.flushLogs)
 	defer stop()

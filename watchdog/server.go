@@ -136,7 +136,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 // build wraps h once, at start-up, so a call pays for no set-up.
 func (s *Server) build(h http.Handler) {
 	cfg := s.cfg
-	s.timeout = &execTimeout{limit: cfg.ExecTimeout}
+	s.timeout = newExecTimeout(cfg.ExecTimeout)
 	s.metrics = newCallMetrics(func() float64 { return float64(s.timeout.overdue.Load()) })
 	s.metrics.own, s.life.metrics.logger = &s.life.metrics, s.logger
 	lim := &limiter{max: int64(cfg.MaxInflight)}
@@ -150,11 +150,17 @@ func (s *Server) build(h http.Handler) {
 		guarded = s.auth.Wrap(core)
 	}
 	arrived := func(t time.Time) { s.lastArrival.Store(t.UnixNano()) }
+	limited := lim.middleware(guarded)
+	if cfg.AccessLog {
+		var line *accessLine
+		if s.logOut != nil { // the watchdog's own logger
+			line = newAccessLine(s.logOut, cfg.LogFormat)
+		}
+		limited = withAccessLog(s.logger, line, limited)
+	}
 	function := withCall(s.logger, cfg.WriteTimeout, arrived,
 		observe(s.observers,
-			s.metrics.middleware(
-				withAccessLog(s.logger,
-					lim.middleware(guarded)))))
+			s.metrics.middleware(limited)))
 	function = s.untilStarted(function)
 
 	lock := cfg.LockFile

@@ -2,11 +2,13 @@ package watchdog
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,6 +145,72 @@ func TestExecTimeoutHandlerHonoursContext(t *testing.T) {
 		}
 	}
 	testkit.WaitFor(t, 2*time.Second, "overdue back to 0", func() bool { return ts.srv.timeout.overdue.Load() == 0 })
+}
+
+// Contexts the handler derives from its own see the deadline as they would
+// under context.WithDeadline: Done and DeadlineExceeded at the deadline,
+// while the caller gets its 504 at the deadline too.
+func TestExecTimeoutDerivedContexts(t *testing.T) {
+	const exec = 200 * time.Millisecond
+	type seen struct {
+		name     string
+		err      error
+		cause    error
+		deadline bool
+		after    time.Duration // from the call's arrival
+	}
+	derive := []struct {
+		name string
+		make func(context.Context) (context.Context, context.CancelFunc)
+	}{
+		{"WithCancel", context.WithCancel},
+		{"WithTimeout longer", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, time.Hour)
+		}},
+		{"WithValue", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithValue(ctx, callKey{}, nil), func() {}
+		}},
+		{"own", func(ctx context.Context) (context.Context, context.CancelFunc) { return ctx, func() {} }},
+	}
+	cfg := testConfig(t)
+	cfg.ExecTimeout = exec
+	got := make(chan seen, len(derive))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, d := range derive {
+			ctx, cancel := d.make(r.Context())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer cancel()
+				<-ctx.Done()
+				_, ok := ctx.Deadline()
+				got <- seen{d.name, ctx.Err(), context.Cause(ctx), ok, time.Since(start)}
+			}()
+		}
+		wg.Wait()
+	})
+	ts := startServer(t, cfg, h)
+	start := time.Now()
+	res, _ := ts.get("/")
+	if took := time.Since(start); res.StatusCode != http.StatusGatewayTimeout || took < exec || took > exec+time.Second {
+		t.Errorf("status %d after %s, want 504 at exec_timeout (%s)", res.StatusCode, took, exec)
+	}
+	for range derive {
+		var s seen
+		select {
+		case s = <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a derived context was not done 5s after the deadline")
+		}
+		if s.err != context.DeadlineExceeded || s.cause != context.DeadlineExceeded || !s.deadline {
+			t.Errorf("%s: Err() = %v, Cause = %v, has deadline %t; want DeadlineExceeded, DeadlineExceeded, true", s.name, s.err, s.cause, s.deadline)
+		}
+		if s.after < exec-10*time.Millisecond || s.after > exec+time.Second {
+			t.Errorf("%s: Done after %s, want at exec_timeout (%s)", s.name, s.after, exec)
+		}
+	}
 }
 
 // Under exec_timeout the handler writes through a guard; an answer of headers

@@ -1,0 +1,177 @@
+package watchdog
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// accessLine writes the access log's "call" record itself, straight into
+// the log batch, byte for byte as the watchdog's own slog handler (text or
+// JSON, no options) would: building a slog.Record and walking it through
+// the handler cost more than the rest of the chain together. It is used
+// only over the watchdog's own logger, whose output it knows; a logger
+// given by WithLogger gets the record through its handler.
+//
+// Only values that need no quoting or escaping in either format are
+// written here; a call with any other method, path or call id falls back
+// to the handler, so escaping stays slog's.
+type accessLine struct {
+	out  *bufferedOutput
+	json bool
+	// second is the clock reading formatted up to its seconds, kept for
+	// the second it names: every call within it shares the formatting.
+	second atomic.Pointer[formattedSecond]
+}
+
+// formattedSecond is one second of time.RFC3339, split around where the
+// fraction goes: "2006-01-02T15:04:05" and "Z" or "+07:00".
+type formattedSecond struct {
+	unix       int64
+	date, zone string
+}
+
+// accessFields are the facts one access-log line gives.
+type accessFields struct {
+	end             time.Time
+	method, path    string
+	status          int
+	bytes           int64
+	duration        time.Duration
+	callID          string // already cut to maxLoggedCallID
+	traceID, spanID string // both or neither
+}
+
+func newAccessLine(out *bufferedOutput, format string) *accessLine {
+	return &accessLine{out: out, json: format == "json"}
+}
+
+// write queues the line and reports whether it could; false leaves the
+// record to the handler.
+func (l *accessLine) write(f *accessFields) bool {
+	var buf [320]byte
+	b, ok := l.append(buf[:0], f)
+	if ok {
+		_, _ = l.out.Write(b)
+	}
+	return ok
+}
+
+// append formats f as one line onto b, or reports false for a value that
+// would need quoting or escaping.
+func (l *accessLine) append(b []byte, f *accessFields) ([]byte, bool) {
+	if !plain(f.method) || !plain(f.path) || !plain(f.callID) || !plain(f.traceID) || !plain(f.spanID) ||
+		f.method == "" || f.path == "" || f.callID == "" {
+		return b, false
+	}
+	sec := l.formattedSecond(f.end)
+	if sec == nil {
+		return b, false
+	}
+	if l.json {
+		b = append(b, `{"time":"`...)
+		b = append(b, sec.date...)
+		b = appendNanos(b, f.end.Nanosecond())
+		b = append(b, sec.zone...)
+		b = append(b, `","level":"INFO","msg":"call","method":"`...)
+		b = append(b, f.method...)
+		b = append(b, `","path":"`...)
+		b = append(b, f.path...)
+		b = append(b, `","status":`...)
+		b = strconv.AppendInt(b, int64(f.status), 10)
+		b = append(b, `,"bytes":`...)
+		b = strconv.AppendInt(b, f.bytes, 10)
+		b = append(b, `,"duration":`...)
+		b = strconv.AppendInt(b, int64(f.duration), 10)
+		b = append(b, `,"call_id":"`...)
+		b = append(b, f.callID...)
+		if f.traceID != "" {
+			b = append(b, `","trace_id":"`...)
+			b = append(b, f.traceID...)
+			b = append(b, `","span_id":"`...)
+			b = append(b, f.spanID...)
+		}
+		return append(b, "\"}\n"...), true
+	}
+	b = append(b, "time="...)
+	b = append(b, sec.date...)
+	b = appendMillis(b, f.end.Nanosecond())
+	b = append(b, sec.zone...)
+	b = append(b, " level=INFO msg=call method="...)
+	b = append(b, f.method...)
+	b = append(b, " path="...)
+	b = append(b, f.path...)
+	b = append(b, " status="...)
+	b = strconv.AppendInt(b, int64(f.status), 10)
+	b = append(b, " bytes="...)
+	b = strconv.AppendInt(b, f.bytes, 10)
+	b = append(b, " duration="...)
+	b = append(b, f.duration.String()...)
+	b = append(b, " call_id="...)
+	b = append(b, f.callID...)
+	if f.traceID != "" {
+		b = append(b, " trace_id="...)
+		b = append(b, f.traceID...)
+		b = append(b, " span_id="...)
+		b = append(b, f.spanID...)
+	}
+	return append(b, '\n'), true
+}
+
+// formattedSecond returns t's second formatted, or nil for a year RFC 3339
+// can't write in four digits.
+func (l *accessLine) formattedSecond(t time.Time) *formattedSecond {
+	unix := t.Unix()
+	if s := l.second.Load(); s != nil && s.unix == unix {
+		return s
+	}
+	// A time zone's offset changes only on a whole second, so the second's
+	// own formatting holds for every time within it.
+	text := t.Truncate(time.Second).AppendFormat(make([]byte, 0, 32), time.RFC3339)
+	const dateLen = len("2006-01-02T15:04:05")
+	if y := t.Year(); y < 0 || y > 9999 || len(text) <= dateLen {
+		return nil
+	}
+	s := &formattedSecond{unix: unix, date: string(text[:dateLen]), zone: string(text[dateLen:])}
+	l.second.Store(s)
+	return s
+}
+
+// plain reports whether s is written as it is in both formats: printable
+// ASCII without space, '"', '\\' or '=' (the JSON handler escapes '"' and
+// '\\', the text handler quotes those, space and '='). The text handler
+// quotes the empty string too: append checks for it where it can occur.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' || c == '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendNanos writes the fraction of a second as time.RFC3339Nano does:
+// up to nine digits, trailing zeros dropped, nothing for none.
+func appendNanos(b []byte, ns int) []byte {
+	if ns == 0 {
+		return b
+	}
+	var digits [10]byte
+	digits[0] = '.'
+	for i := 9; i >= 1; i-- {
+		digits[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	n := 10
+	for digits[n-1] == '0' {
+		n--
+	}
+	return append(b, digits[:n]...)
+}
+
+// appendMillis writes the fraction of a second as slog's text handler
+// does: three digits, always.
+func appendMillis(b []byte, ns int) []byte {
+	ms := ns / 1e6
+	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+}

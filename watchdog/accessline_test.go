@@ -1,0 +1,135 @@
+package watchdog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzAccessLine holds the access log's own line to what slog's handler
+// writes for the same record, byte for byte, in both formats: where the
+// line is written by accessLine, it must be the line slog would write, and
+// where it can't be (a value needing quotes or escapes), slog writes it.
+func FuzzAccessLine(f *testing.F) {
+	f.Add("POST", "/", "0b6b5f4c-2a3e-4f51-9d0e-5c1f3e2a7b9d", 200, int64(17), int64(12345), int64(1764633600), uint32(123456789), false, 0)
+	f.Add("GET", "/orders/7", "call-log", 418, int64(0), int64(1500*time.Millisecond), int64(1764633600), uint32(0), true, 19800)
+	f.Add("GET", "/a b", "id", 200, int64(1), int64(1), int64(1764633600), uint32(100000000), false, -3600)
+	f.Add("GET", `/q"\=`, "é\u2028\x00\xff", 500, int64(-1), int64(0), int64(0), uint32(1), true, 0)
+	f.Add("", "", "", 0, int64(0), int64(-5), int64(-62135596801), uint32(999999999), false, 0)
+	f.Add("GET", "/<&>", "x", 200, int64(1), int64(time.Hour+time.Microsecond), int64(253402300799), uint32(999999999), false, 1)
+	// Values one step from the fast path: trailing zeros in the fraction, a
+	// lone '=', '"' or '\\', a space, a non-ASCII byte, an empty path.
+	f.Add("GET", "/a=b", "id", 200, int64(2), int64(time.Second), int64(1764633600), uint32(120000000), false, 0)
+	f.Add("GET", `/a"b`, "id", 200, int64(2), int64(1), int64(1764633600), uint32(1000), false, 0)
+	f.Add("GET", `/a\b`, "id", 200, int64(2), int64(1), int64(1764633600), uint32(1000), false, 0)
+	f.Add("GET", "/a", "i d", 200, int64(2), int64(1), int64(1764633600), uint32(1000), true, 0)
+	f.Add("GET", "/a", "\x7f", 200, int64(2), int64(1), int64(1764633600), uint32(1000), true, 0)
+	f.Add("GET", "", "id", 200, int64(2), int64(1), int64(1764633600), uint32(1000), false, 0)
+	f.Add("GET", "/~!#$%&'()*+,-.:;<>?@[]^_`{|}", "id", 200, int64(2), int64(999*time.Microsecond), int64(1764633600), uint32(999000000), true, 5400)
+	f.Fuzz(func(t *testing.T, method, path, callID string, status int, n, dur, sec int64, nsec uint32, trace bool, offset int) {
+		zone := time.UTC
+		if offset != 0 {
+			zone = time.FixedZone("z", offset%(18*3600))
+		}
+		fields := accessFields{
+			end:      time.Unix(sec, int64(nsec%1e9)).In(zone),
+			method:   method,
+			path:     path,
+			status:   status,
+			bytes:    n,
+			duration: time.Duration(dur),
+			callID:   callID,
+		}
+		if trace {
+			fields.traceID, fields.spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+		}
+		for _, format := range []string{"text", "json"} {
+			var want bytes.Buffer
+			h := newLogger(&want, format).Handler()
+			_ = h.Handle(context.Background(), fields.record())
+
+			line := newAccessLine(nil, format)
+			// Twice: the second line uses the second formatted by the first.
+			for range 2 {
+				got, ok := line.append(nil, &fields)
+				if !ok {
+					continue
+				}
+				if !bytes.Equal(got, want.Bytes()) {
+					t.Fatalf("%s:\n got %q\nwant %q", format, got, want.Bytes())
+				}
+			}
+		}
+	})
+}
+
+// The common call is written by accessLine, not handed to slog: a test that
+// the fast path is taken, so the fuzz test above compares something.
+func TestAccessLineTaken(t *testing.T) {
+	fields := accessFields{end: time.Now(), method: "POST", path: "/", status: 200, bytes: 17,
+		duration: time.Millisecond, callID: "0b6b5f4c-2a3e-4f51-9d0e-5c1f3e2a7b9d",
+		traceID: "4bf92f3577b34da6a3ce929d0e0e4736", spanID: "00f067aa0ba902b7"}
+	for _, format := range []string{"text", "json"} {
+		if _, ok := newAccessLine(nil, format).append(nil, &fields); !ok {
+			t.Errorf("%s: a plain call's line was left to slog", format)
+		}
+	}
+	fields.path = "/a b"
+	if _, ok := newAccessLine(nil, "text").append(nil, &fields); ok {
+		t.Error(`text: a path with a space ("/a b") was written unquoted`)
+	}
+}
+
+// A Server over its own logger writes the access line itself, in the
+// configured format, with every key the slog record has.
+func TestOwnAccessLog(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.LogFormat = format
+			logs := &logBuffer{}
+			s, err := New(echo, WithConfig(cfg), withOwnLogger(logs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest("POST", "/orders/7?token=s3cr3t", strings.NewReader("hello"))
+			req.Header.Set(CallIDHeader, "call-own")
+			req.Header.Set("Traceparent", validTP)
+			s.fnServer.Handler.ServeHTTP(httptest.NewRecorder(), req)
+			if err := s.logOut.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			line := strings.TrimSuffix(logs.String(), "\n")
+			got := map[string]string{}
+			if format == "json" {
+				var m map[string]any
+				if err := json.Unmarshal([]byte(line), &m); err != nil {
+					t.Fatalf("%v: %q", err, line)
+				}
+				for k, v := range m {
+					got[k] = fmt.Sprint(v)
+				}
+			} else {
+				for _, kv := range strings.Split(line, " ") {
+					k, v, _ := strings.Cut(kv, "=")
+					got[k] = v
+				}
+			}
+			tp, _ := parseTraceparent(validTP)
+			for k, want := range map[string]string{"level": "INFO", "msg": "call", "method": "POST", "path": "/orders/7",
+				"status": "200", "bytes": "5", "call_id": "call-own", "trace_id": tp.TraceID(), "span_id": tp.ParentID()} {
+				if got[k] != want {
+					t.Errorf("%s = %q, want %q in %q", k, got[k], want, line)
+				}
+			}
+			if got["time"] == "" || got["duration"] == "" {
+				t.Errorf("no time or duration in %q", line)
+			}
+		})
+	}
+}

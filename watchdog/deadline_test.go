@@ -1,0 +1,105 @@
+package watchdog
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// The queue expires each call at its own deadline, never before and not
+// much after, in deadline order whatever the order they were added in, and
+// never one that was removed: here the earliest, so the timer armed for it
+// fires with nothing due and must be armed again for the next.
+func TestDeadlineQueue(t *testing.T) {
+	type expiry struct {
+		name string
+		at   time.Time
+	}
+	expired := make(chan expiry, 4)
+	names := map[*queuedCall]string{}
+	q := newDeadlineQueue(func(c *queuedCall) { expired <- expiry{names[c], time.Now()} })
+	now := time.Now()
+	calls := map[string]*queuedCall{}
+	for _, c := range []struct {
+		name  string
+		after time.Duration
+	}{{"700ms", 700 * time.Millisecond}, {"100ms", 100 * time.Millisecond}, {"400ms", 400 * time.Millisecond}} {
+		calls[c.name] = &queuedCall{deadline: now.Add(c.after)}
+		names[calls[c.name]] = c.name
+	}
+	// names is read by expire's goroutines from here on, never written.
+	q.add(calls["700ms"])
+	q.add(calls["100ms"])
+	q.add(calls["400ms"])
+	q.remove(calls["100ms"])
+	// Lateness is the timer's and the scheduler's; 200ms is far more than
+	// either on a loaded machine, and far less than the 300ms between the
+	// deadlines.
+	const late = 200 * time.Millisecond
+	for _, want := range []string{"400ms", "700ms"} {
+		select {
+		case e := <-expired:
+			if e.name != want {
+				t.Fatalf("%s expired, want %s next", e.name, want)
+			}
+			if d := calls[want].deadline; e.at.Before(d) || e.at.After(d.Add(late)) {
+				t.Errorf("%s expired %s after its deadline, want from 0 to %s", want, e.at.Sub(d), late)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s never expired", want)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head != nil || q.tail != nil || !q.armedFor.IsZero() {
+		t.Errorf("queue after the last expiry: head %p, tail %p, armed for %v; want empty and stopped", q.head, q.tail, q.armedFor)
+	}
+}
+
+// Calls under exec_timeout share one timer; each still gets its 504 at its
+// own deadline, counted from its own arrival, with a call that came and
+// went between them and one with a shorter X-Timeout (a timer of its own).
+func TestExecTimeoutSharedTimer(t *testing.T) {
+	const exec = 300 * time.Millisecond
+	cfg := testConfig(t)
+	cfg.ExecTimeout = exec
+	entered := make(chan string, 4)
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/quick" {
+			return
+		}
+		entered <- r.URL.Path
+		<-release // ignores its context
+	})
+	ts := startServer(t, cfg, h)
+	t.Cleanup(func() { close(release) }) // before the server's drain, which waits for the handlers
+	type started struct {
+		at    time.Time
+		limit time.Duration
+		res   <-chan result
+	}
+	hang := func(path string, limit time.Duration, header ...string) started {
+		s := started{time.Now(), limit, ts.asyncGet(path, header...)}
+		if got := <-entered; got != path {
+			t.Fatalf("%s entered the handler, want %s", got, path)
+		}
+		return s
+	}
+	a := hang("/a", exec)
+	if res, _ := ts.get("/quick"); res.StatusCode != http.StatusOK {
+		t.Fatalf("quick call = %d, want 200", res.StatusCode)
+	}
+	b := hang("/b", exec)
+	c := hang("/c", 100*time.Millisecond, TimeoutHeader, "100ms")
+	for name, s := range map[string]started{"a": a, "b": b, "c": c} {
+		r := wait(t, s.res)
+		took := time.Since(s.at)
+		if r.code != http.StatusGatewayTimeout {
+			t.Errorf("%s: %d, want 504", name, r.code)
+		}
+		if took < s.limit || took > s.limit+2*time.Second {
+			t.Errorf("%s: 504 after %s, want at its deadline (%s)", name, took, s.limit)
+		}
+	}
+}
