@@ -2,6 +2,8 @@ package watchdog
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -105,31 +107,29 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 	})
 }
 
-// newID makes a random (version 4) UUID for a call that came without an id.
-// The bits come from math/rand/v2, the runtime's ChaCha8 generator, seeded
-// from the system's randomness: a call id needs to be unique, not secret,
-// and crypto/rand cost a system call per call. The string is over the
-// call's own bytes, written once, here, as the recorder's X-Duration-Seconds
-// is (see setDuration): a call is never reused.
+// newID makes a random (version 4, RFC 9562) UUID for a call that came
+// without an id. The bits come from math/rand/v2, the runtime's ChaCha8
+// generator seeded from the system's randomness: a call id needs to be
+// unique, not secret, and crypto/rand (google/uuid's source) cost a system
+// call per call, or a process-wide pool, and two allocations. The text is
+// written into the call's own bytes, once, here, and the string is read over
+// them, as the recorder's X-Duration-Seconds is (see setDuration): a call is
+// never reused.
 func (c *call) newID() string {
-	hi, lo := rand.Uint64(), rand.Uint64()
-	hi = hi&^(0xf<<12) | 0x4<<12 // version 4: the third group's first digit
-	lo = lo&^(0x3<<62) | 0x2<<62 // the RFC 9562 variant: the fourth group's first two bits
+	var u [16]byte
+	binary.BigEndian.PutUint64(u[:8], rand.Uint64())
+	binary.BigEndian.PutUint64(u[8:], rand.Uint64())
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant 10
 	b := &c.idBuf
-	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
-	putHex(b[0:8], hi>>32)
-	putHex(b[9:13], hi>>16)
-	putHex(b[14:18], hi)
-	putHex(b[19:23], lo>>48)
-	putHex(b[24:36], lo)
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
 	return unsafe.String(&b[0], len(b))
-}
-
-// putHex writes v's last len(dst) hex digits, lower case, into dst.
-func putHex(dst []byte, v uint64) {
-	const digits = "0123456789abcdef"
-	for i := len(dst) - 1; i >= 0; i-- {
-		dst[i] = digits[v&0xf]
-		v >>= 4
-	}
 }
