@@ -1,21 +1,16 @@
 package otelwatchdog
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // blockedExporter holds every export until released, then counts the
@@ -63,14 +58,23 @@ func TestQueueGateCountsDrops(t *testing.T) {
 
 // counter is the value of one series in a scrape; a series that is not
 // there fails the test, never reads as 0.
-func counter(t *testing.T, scrape, series string) int64 {
+func counter(t *testing.T, scrape, series string) float64 {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\d+)$`).FindStringSubmatch(scrape)
-	if m == nil {
-		t.Fatalf("no %s in the scrape:\n%s", series, scrape)
+	v, ok, err := testkit.MetricValue(scrape, series)
+	if !ok || err != nil {
+		t.Fatalf("no %s in the scrape (%v):\n%s", series, err, scrape)
 	}
-	v, _ := strconv.ParseInt(m[1], 10, 64)
 	return v
+}
+
+// scrape is the text of GET url, which must answer 200.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	status, body := testkit.Get(t, url)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", url, status, body)
+	}
+	return body
 }
 
 // TestDroppedSpansMetric: a collector that is down, with a queue of one
@@ -85,63 +89,28 @@ func TestDroppedSpansMetric(t *testing.T) {
 	s := servedWithNew(t, childSpan, 500*time.Millisecond, "OPENFAAS_NAME=hello")
 	const queueFull = `otelwatchdog_spans_dropped_total{reason="queue_full"}`
 	if n := counter(t, scrape(t, s.MetricsURL+"/metrics"), queueFull); n != 0 {
-		t.Fatalf("%s = %d before any call", queueFull, n)
+		t.Fatalf("%s = %g before any call", queueFull, n)
 	}
 	for range 10 {
 		call(t, "GET", s.URL+"/")
 	}
 	var last string
-	deadline := time.Now().Add(10 * time.Second)
-	for last = scrape(t, s.MetricsURL+"/metrics"); counter(t, last, queueFull) == 0; last = scrape(t, s.MetricsURL+"/metrics") {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still 0 after 20 spans with the collector down and a queue of 1:\n%s", queueFull, last)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, 10*time.Second, queueFull+" above 0 after 10 calls with the collector down and a queue of 1", func() bool {
+		last = scrape(t, s.MetricsURL+"/metrics")
+		return counter(t, last, queueFull) > 0
+	})
 	counter(t, last, `otelwatchdog_spans_dropped_total{reason="export_failed"}`)
 	counter(t, last, "otelwatchdog_spans_exported_total")
 	lint(t, last)
 }
 
 // lint fails the test for any problem promtool check metrics finds in the
-// otelwatchdog_ series.
+// otelwatchdog_ series (the runtime series have no help text).
 func lint(t *testing.T, scrape string) {
 	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("promtool not found (Debian package prometheus); with CI set this fails")
-		}
-		t.Fatalf("CI is set and promtool is not installed: %v", err)
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(scrape)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	var exit *exec.ExitError
-	// promtool exits 3 for lint problems (the runtime series have no help
-	// text), 1 when it can't parse.
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out.String())
-	}
-	for line := range strings.Lines(out.String()) {
+	for _, line := range testkit.Promtool(t, scrape) {
 		if strings.HasPrefix(line, "otelwatchdog_") {
 			t.Errorf("promtool: %s", line)
 		}
 	}
-}
-
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", url, res.StatusCode, err)
-	}
-	return string(b)
 }
