@@ -4,27 +4,36 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // deadlineContext is the handler's context under exec_timeout, in place of
 // context.WithDeadline: it reports its deadline and is cancelled by the
 // timer that answers the 504 (expire), so a call pays for one timer, not
-// two, and it makes its Done channel, and watches its parent for a caller
-// who hangs up, only once the handler asks for Done. It lives in the call,
-// so it costs no allocation of its own.
-//
-// Contexts derived from it (context.WithCancel and the like) see Done and
-// DeadlineExceeded at the deadline, as with context.WithDeadline; the
-// context package watches a parent of a type it doesn't know through Done.
+// two. Only once the handler asks for Done (or the deadline passes) does it
+// make a real one of its own, context.WithDeadline over the parent's values:
+// derived contexts (context.WithCancel and the like) then register with it,
+// and see Done, Err and Cause report DeadlineExceeded at the deadline. It
+// lives in the call, so a handler that never asks costs no allocation; one
+// that does pays for a second timer.
 type deadlineContext struct {
 	parent   context.Context
 	deadline time.Time
 
-	mu        sync.Mutex
-	done      chan struct{} // made by the first Done
-	err       error
-	stopWatch func() bool // stops the watch on parent, set with done
+	mu    sync.Mutex
+	err   error
+	inner atomic.Pointer[innerContext] // set once, under mu
+}
+
+// innerContext is the context a deadlineContext makes when it must: over
+// the parent's values but not its cancellation, which it follows itself,
+// so the cause it reports is its own (Cause would otherwise find the
+// request's context and report how that one ended).
+type innerContext struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   func() bool // stops following the parent
 }
 
 func (d *deadlineContext) init(parent context.Context, deadline time.Time) {
@@ -39,31 +48,50 @@ func (d *deadlineContext) Deadline() (time.Time, bool) {
 	return d.deadline, true
 }
 
-func (d *deadlineContext) Value(key any) any { return d.parent.Value(key) }
+func (d *deadlineContext) Value(key any) any {
+	if in := d.inner.Load(); in != nil {
+		return in.ctx.Value(key)
+	}
+	return d.parent.Value(key)
+}
 
 func (d *deadlineContext) Done() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.done == nil {
-		d.done = make(chan struct{})
-		if d.err == nil {
-			d.err = d.parent.Err()
-		}
-		if d.err != nil {
-			close(d.done)
-		} else {
-			d.stopWatch = context.AfterFunc(d.parent, func() { d.cancel(d.parent.Err()) })
-		}
-	}
-	return d.done
+	return d.innerLocked().ctx.Done()
 }
 
-// Err is the parent's error if it has one (the caller left; nobody may have
-// asked for Done, so nothing else would notice), else DeadlineExceeded once
-// expire has run.
+// innerLocked makes the inner context on first use; the caller holds mu.
+func (d *deadlineContext) innerLocked() *innerContext {
+	if in := d.inner.Load(); in != nil {
+		return in
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(d.parent), d.deadline)
+	in := &innerContext{ctx: ctx, cancel: cancel}
+	if d.err == nil {
+		d.err = d.parent.Err()
+	}
+	if d.err != nil {
+		d.endInner(in, d.err)
+	} else {
+		in.stop = context.AfterFunc(d.parent, func() { d.cancel(d.parent.Err()) })
+	}
+	d.inner.Store(in)
+	return in
+}
+
+// Err is DeadlineExceeded once the deadline has passed (the inner context's
+// timer may see it before expire runs), else the parent's error if it has
+// one (the caller left; nobody may have asked for Done, so nothing else
+// would notice).
 func (d *deadlineContext) Err() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.err == nil {
+		if in := d.inner.Load(); in != nil {
+			d.err = in.ctx.Err()
+		}
+	}
 	if d.err == nil {
 		if err := d.parent.Err(); err != nil {
 			d.cancelLocked(err)
@@ -72,30 +100,52 @@ func (d *deadlineContext) Err() error {
 	return d.err
 }
 
+// cancel ends the context with err. At the deadline the inner context is
+// made if nobody asked for Done yet, so that Cause reports the deadline.
 func (d *deadlineContext) cancel(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err == context.DeadlineExceeded && d.err == nil {
+		d.innerLocked()
+	}
 	d.cancelLocked(err)
 }
 
+// cancelLocked ends the context with err, unless it has ended already: the
+// first end wins, the inner context's own deadline included.
 func (d *deadlineContext) cancelLocked(err error) {
-	if d.err != nil {
+	in := d.inner.Load()
+	if d.err == nil && in != nil {
+		d.err = in.ctx.Err()
+	}
+	if d.err == nil {
+		d.err = err
+	}
+	if in != nil {
+		d.endInner(in, d.err)
+	}
+}
+
+// endInner ends the inner context as err says. At the deadline its own
+// timer ends it with DeadlineExceeded (a CancelFunc would say Canceled):
+// expire runs once the deadline has passed, so that is a wait for a timer
+// already due.
+func (d *deadlineContext) endInner(in *innerContext, err error) {
+	if err == context.DeadlineExceeded {
+		<-in.ctx.Done()
 		return
 	}
-	d.err = err
-	if d.done != nil {
-		close(d.done)
-	}
+	in.cancel()
 }
 
 // release runs once the handler has returned: as the cancel of
 // context.WithDeadline, it cancels what the handler left running on ctx
-// and stops watching the parent.
+// and stops following the parent.
 func (d *deadlineContext) release() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stopWatch != nil {
-		d.stopWatch()
+	if in := d.inner.Load(); in != nil && in.stop != nil {
+		in.stop()
 	}
 	d.cancelLocked(context.Canceled)
 }

@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -101,5 +102,65 @@ func TestExecTimeoutSharedTimer(t *testing.T) {
 		if took < s.limit || took > s.limit+2*time.Second {
 			t.Errorf("%s: 504 after %s, want at its deadline (%s)", name, took, s.limit)
 		}
+	}
+}
+
+// How the handler's context ended stays how it ended, whatever happens to
+// the request's context afterwards: net/http cancels that one once the
+// caller has its 504 and hangs up, and Cause must not report it.
+func TestDeadlineContextKeepsItsCause(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		askFirst bool // the handler asked for Done before the deadline
+		derive   bool // and reads a context derived from its own
+	}{
+		{"never asked", false, false},
+		{"asked", true, false},
+		{"derived", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent, hangUp := context.WithCancel(context.Background())
+			defer hangUp()
+			var d deadlineContext
+			d.init(parent, time.Now())
+			var ctx context.Context = &d
+			if tc.derive {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(&d)
+				defer cancel()
+			}
+			if tc.askFirst {
+				ctx.Done()
+			}
+			d.cancel(context.DeadlineExceeded) // expire, at the deadline
+			hangUp()                           // the caller leaves after its 504
+			<-ctx.Done()
+			if err, cause := ctx.Err(), context.Cause(ctx); err != context.DeadlineExceeded || cause != context.DeadlineExceeded {
+				t.Errorf("Err() = %v, Cause = %v; want DeadlineExceeded for both", err, cause)
+			}
+			d.release()
+			if err := d.Err(); err != context.DeadlineExceeded {
+				t.Errorf("after release, Err() = %v; want it to stay DeadlineExceeded", err)
+			}
+		})
+	}
+}
+
+// A caller who leaves before the deadline ends the handler's context with
+// Canceled, asked for or not.
+func TestDeadlineContextCallerLeft(t *testing.T) {
+	for _, askFirst := range []bool{false, true} {
+		parent, hangUp := context.WithCancel(context.Background())
+		var d deadlineContext
+		d.init(parent, time.Now().Add(time.Hour))
+		if askFirst {
+			d.Done()
+		}
+		hangUp()
+		<-d.Done()
+		if err, cause := d.Err(), context.Cause(&d); err != context.Canceled || cause != context.Canceled {
+			t.Errorf("asked first %t: Err() = %v, Cause = %v; want Canceled for both", askFirst, err, cause)
+		}
+		d.release()
 	}
 }
