@@ -24,11 +24,12 @@ const quietPeriod = 2 * time.Second
 //
 // It returns nil only if nothing was cut off and every hook succeeded.
 func (s *Server) drain(cause error) error {
-	s.health.accepting.Store(false)
-	lockErr := removeLockFile(s.health.lockFile)
+	// Logged first, so that whoever sees the 503 knows the line is queued.
 	s.logger.Info("shutdown: health answers 503; still serving while endpoints update",
 		slog.String("cause", cause.Error()),
 		slog.Duration("healthcheck_interval", s.cfg.HealthcheckInterval))
+	s.health.accepting.Store(false)
+	lockErr := removeLockFile(s.health.lockFile)
 	s.waitForEndpoints(time.Now())
 
 	s.logger.Info("shutdown: no new connections; draining", slog.Int64("in_flight", s.metrics.inflight.Load()))
