@@ -52,17 +52,8 @@ func TestJWTAuth(t *testing.T) {
 		return "Bearer " + s
 	}
 
-	ports, err := freeport.Get(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, metricsPort := ports[0], ports[1]
-	c := container.Run(t, image, container.NoWait(), container.Args("--network", "host"),
-		container.Env("port="+strconv.Itoa(port), "metrics_port="+strconv.Itoa(metricsPort),
-			"jwt_auth=true", "jwt_auth_local=true",
-			"OPENFAAS_NAME=echo", "OPENFAAS_NAMESPACE=openfaas-fn"))
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	waitHealthy(t, c, url+"/_/health")
+	_, url := runOnHostNetwork(t, image, "jwt_auth=true", "jwt_auth_local=true",
+		"OPENFAAS_NAME=echo", "OPENFAAS_NAMESPACE=openfaas-fn")
 
 	tests := []struct {
 		name   string
@@ -135,4 +126,21 @@ func startIssuer(t *testing.T, addr, kid string, key *ecdsa.PrivateKey) string {
 func waitHealthy(t *testing.T, c *container.Container, url string) {
 	t.Helper()
 	waitFor200(t, url, 30*time.Second, func() (bool, string) { return !c.Running(t), c.Logs() })
+}
+
+// runOnHostNetwork runs image on the host's network (so it reaches services
+// on 127.0.0.1, as an issuer or a collector here) on two free ports, with
+// env besides port and metrics_port, and waits for /_/health; it returns
+// the container and the function's base URL.
+func runOnHostNetwork(t *testing.T, image string, env ...string) (*container.Container, string) {
+	t.Helper()
+	ports, err := freeport.Get(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = append([]string{"port=" + strconv.Itoa(ports[0]), "metrics_port=" + strconv.Itoa(ports[1])}, env...)
+	c := container.Run(t, image, container.NoWait(), container.Args("--network", "host"), container.Env(env...))
+	url := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	waitHealthy(t, c, url+"/_/health")
+	return c, url
 }

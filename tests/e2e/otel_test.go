@@ -18,7 +18,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/inproc-go/templates/tests/internal/container"
-	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
 // TestOpenTelemetry builds a template with the otel build tag and runs it
@@ -37,17 +36,8 @@ func TestOpenTelemetry(t *testing.T) {
 			})
 			rc := startOTLPReceiver(t)
 
-			ports, err := freeport.Get(2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			port, metricsPort := ports[0], ports[1]
-			c := container.Run(t, image, container.NoWait(), container.Args("--network", "host"),
-				container.Env("port="+strconv.Itoa(port), "metrics_port="+strconv.Itoa(metricsPort),
-					"OPENFAAS_NAME=echo", "OPENFAAS_NAMESPACE=openfaas-fn",
-					"OTEL_EXPORTER_OTLP_ENDPOINT="+rc.url, "OTEL_BSP_SCHEDULE_DELAY=3600000"))
-			url := "http://127.0.0.1:" + strconv.Itoa(port)
-			waitHealthy(t, c, url+"/_/health")
+			c, url := runOnHostNetwork(t, image, "OPENFAAS_NAME=echo", "OPENFAAS_NAMESPACE=openfaas-fn",
+				"OTEL_EXPORTER_OTLP_ENDPOINT="+rc.url, "OTEL_BSP_SCHEDULE_DELAY=3600000")
 
 			const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 			expect(t, do(t, http.MethodPost, url+"/", "hi", map[string]string{
