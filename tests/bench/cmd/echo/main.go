@@ -2,6 +2,12 @@
 // request 200 with the request body, nothing else. Alone in a scratch image it
 // is the physical limit the templates are measured against; behind
 // cmd/proxy it is the handler process of the two-process baseline.
+//
+// Flags, off in every image, add one thing each, so cmd/callcost can count
+// what that thing costs on its own: -timeouts serves with the http.Server
+// limits the templates set by default, -headers sets the response headers the
+// templates set on every answer, -content-type sets the one header most real
+// handlers set themselves.
 package main
 
 import (
@@ -10,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"time"
 )
 
 // Echo writes the request body back, as every variant's handler does.
@@ -23,10 +30,60 @@ func Echo(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
+// withHeaders sets n of the headers the templates set on every answer:
+// X-Call-Id, then X-Duration-Seconds, fixed values of the templates'
+// lengths (never changed, so every answer can share them). What net/http
+// does with a non-empty header map is the cost being isolated, not making
+// the values.
+func withHeaders(n int, next http.HandlerFunc) http.HandlerFunc {
+	kv := [][2]string{{"X-Call-Id", "9b2f5d2e-8c1a-4f6b-9e3d-7a1c0b4e5f60"}, {"X-Duration-Seconds", "0.000042"}}[:n]
+	values := make([][]string, n)
+	for i := range kv {
+		values[i] = []string{kv[i][1]}
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for i := range kv {
+			h[kv[i][0]] = values[i]
+		}
+		next(w, r)
+	}
+}
+
+var textPlain = []string{"text/plain; charset=utf-8"}
+
+// withContentType sets the Content-Type net/http would sniff for the body.
+func withContentType(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = textPlain
+		next(w, r)
+	}
+}
+
 func main() {
 	listen := flag.String("listen", ":8080", "address to listen on")
+	timeouts := flag.Bool("timeouts", false, "serve with the templates' default http.Server limits (watchdog/server.go: read and write 10.1s, headers 10s, idle 2m, 1 MiB of headers)")
+	headers := flag.Int("headers", 0, "set this many of the templates' answer headers on every answer: 1 for X-Call-Id, 2 for X-Call-Id and X-Duration-Seconds")
+	contentType := flag.Bool("content-type", false, "set Content-Type on every answer, as most real handlers do (what net/http would sniff)")
 	flag.Parse()
-	if err := http.ListenAndServe(*listen, http.HandlerFunc(Echo)); err != nil {
+	h := http.HandlerFunc(Echo)
+	if *headers < 0 || *headers > 2 {
+		fmt.Fprintf(os.Stderr, "echo: -headers %d: want 0, 1 or 2\n", *headers)
+		os.Exit(2)
+	}
+	if *headers > 0 {
+		h = withHeaders(*headers, h)
+	}
+	if *contentType {
+		h = withContentType(h)
+	}
+	srv := &http.Server{Addr: *listen, Handler: h}
+	if *timeouts {
+		srv.ReadTimeout, srv.WriteTimeout = 10100*time.Millisecond, 10100*time.Millisecond
+		srv.ReadHeaderTimeout, srv.IdleTimeout = 10*time.Second, 2*time.Minute
+		srv.MaxHeaderBytes = 1 << 20
+	}
+	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,392 @@
+// Command callcost counts every instruction a whole server process spends
+// per call (net/http, the runtime and its garbage collector included), with
+// valgrind's callgrind, for bare net/http, bare net/http with one template
+// behaviour added at a time, and the templates with parts of the watchdog
+// switched off. Each step's difference is what that part costs a call, so
+// the gap between a template and bare is accounted for part by part. Counts,
+// unlike timings, barely move on a loaded machine.
+//
+// Each variant runs under callgrind with GOMAXPROCS=1; callcost makes -warmup
+// calls over -conns keep-alive connections (12-byte POST bodies, as the
+// benchmark's wrk script sends), zeroes the counts (callgrind_control -z),
+// makes -calls calls, dumps (-d) and divides. The garbage collector runs as in
+// production, so runs differ by a little: each variant runs -runs times and
+// the median is printed with the spread.
+//
+// The templates are built from this repository with the benchmark's echo
+// handler (tests/bench/testdata), so the SDK module must be reachable: run it
+// under scripts/sdk.sh, from tests/:
+//
+//	sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost [flags]
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A variant is one server process: a binary from build, its flags and env.
+type variant struct {
+	name  string
+	build string   // "echo" or a template's name
+	args  []string // for echo
+	env   []string // for a template
+	// callID makes the caller send X-Call-Id, as the gateway does.
+	callID bool
+	// over is the variant (1 is the first) this one adds to: the step is the
+	// difference from it. 0 for the one before.
+	over int
+}
+
+var variants = []variant{
+	{name: "bare net/http", build: "echo"},
+	{name: "bare net/http whose handler sets Content-Type", build: "echo", args: []string{"-content-type"}},
+	{name: "bare net/http, the caller sends X-Call-Id", build: "echo", callID: true, over: 1},
+	{name: "bare net/http + the templates' http.Server timeouts", build: "echo", args: []string{"-timeouts"}, over: 1},
+	{name: "+ X-Call-Id on the answer", build: "echo", args: []string{"-timeouts", "-headers=1"}},
+	{name: "+ X-Duration-Seconds on the answer", build: "echo", args: []string{"-timeouts", "-headers=2"}},
+	{name: "golang-middleware-inproc, access_log=false exec_timeout=0", build: "golang-middleware-inproc",
+		env: []string{"access_log=false", "exec_timeout=0"}},
+	{name: "golang-middleware-inproc, exec_timeout=0", build: "golang-middleware-inproc", env: []string{"exec_timeout=0"}},
+	{name: "golang-middleware-inproc (defaults)", build: "golang-middleware-inproc"},
+	{name: "golang-middleware-inproc, the caller sends X-Call-Id (as the gateway does)", build: "golang-middleware-inproc", callID: true, over: 9},
+	{name: "golang-http-inproc (defaults)", build: "golang-http-inproc", over: 9},
+}
+
+func main() {
+	calls := flag.Int("calls", 8000, "calls counted per run")
+	warmup := flag.Int("warmup", 2000, "calls made before counting")
+	conns := flag.Int("conns", 16, "keep-alive connections")
+	runs := flag.Int("runs", 3, "runs per variant; the median is printed")
+	only := flag.String("only", "", "comma-separated variant numbers to run (1 is bare), default all")
+	repo := flag.String("repo", "..", "the repository's root")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "Usage, from tests/: sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost [flags]\n\nCounts instructions per call of whole server processes under callgrind; prints a markdown table.\n\nVariants:")
+		for i, v := range variants {
+			fmt.Fprintf(flag.CommandLine.Output(), "  %2d  %s\n", i+1, v.name)
+		}
+		fmt.Fprintln(flag.CommandLine.Output(), "\nFlags:")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	chosen, err := choose(*only)
+	if err == nil && (*calls < 1 || *warmup < 0 || *conns < 1 || *runs < 1) {
+		err = errors.New("-calls, -conns and -runs want 1 or more, -warmup 0 or more")
+	}
+	if err == nil && flag.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments %q: every setting is a flag", flag.Args())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "callcost:", err)
+		os.Exit(2)
+	}
+	if err := run(*repo, chosen, load{calls: *calls, warmup: *warmup, conns: *conns}, *runs, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "callcost:", err)
+		os.Exit(1)
+	}
+}
+
+// choose returns the numbers (1 is the first) of the variants -only names.
+func choose(only string) ([]int, error) {
+	var out []int
+	if only == "" {
+		for i := range variants {
+			out = append(out, i+1)
+		}
+		return out, nil
+	}
+	for _, f := range strings.Split(only, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > len(variants) {
+			return nil, fmt.Errorf("-only %q: want variant numbers from 1 to %d, comma-separated (see -h)", only, len(variants))
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func run(repo string, chosen []int, l load, runs int, out io.Writer) error {
+	if _, err := exec.LookPath("valgrind"); err != nil {
+		return errors.New("valgrind not found: apt-get install valgrind")
+	}
+	work, err := os.MkdirTemp("", "callcost-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	bins := map[string]string{}
+	for _, n := range chosen {
+		v := variants[n-1]
+		if bins[v.build] != "" {
+			continue
+		}
+		if bins[v.build], err = build(repo, work, v.build); err != nil {
+			return fmt.Errorf("building %s: %w", v.build, err)
+		}
+	}
+	fmt.Fprintf(out, "| # | variant | instructions per call | to bare | step | spread |\n|---|---|---|---|---|---|\n")
+	median := map[int]float64{}
+	for _, n := range chosen {
+		v := variants[n-1]
+		var counts []float64
+		for range runs {
+			c, err := measure(work, bins[v.build], v, l)
+			if err != nil {
+				return fmt.Errorf("%s: %w", v.name, err)
+			}
+			counts = append(counts, c)
+		}
+		slices.Sort(counts)
+		med := counts[len(counts)/2]
+		median[n] = med
+		toBare, step := "-", "-"
+		if bare, ok := median[1]; ok {
+			toBare = fmt.Sprintf("%.2f×", med/bare)
+		}
+		over := v.over
+		if over == 0 {
+			over = n - 1
+		}
+		if base, ok := median[over]; ok && over != n {
+			step = fmt.Sprintf("%+.1fk over %d", (med-base)/1000, over)
+		}
+		fmt.Fprintf(out, "| %d | %s | %.1fk | %s | %s | %.1f%% |\n", n, v.name, med/1000, toBare, step,
+			100*(counts[len(counts)-1]-counts[0])/med)
+	}
+	return nil
+}
+
+// build makes echo from this module, or a template's function with the
+// benchmark's echo handler as a user's build would lay it out (the template
+// folder with the handler over function/), and returns the binary's path.
+func build(repo, work, what string) (string, error) {
+	bin := filepath.Join(work, what)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./bench/cmd/echo")
+	cmd.Dir = filepath.Join(repo, "tests")
+	if what != "echo" {
+		src := filepath.Join(work, what+"-src")
+		if err := os.CopyFS(src, os.DirFS(filepath.Join(repo, "template", what))); err != nil {
+			return "", err
+		}
+		handler := os.DirFS(filepath.Join(repo, "tests", "bench", "testdata", what))
+		if err := copyOver(filepath.Join(src, "function"), handler); err != nil {
+			return "", err
+		}
+		cmd = exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+		cmd.Dir = src
+	}
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", cmd, err, b)
+	}
+	return bin, nil
+}
+
+// copyOver writes every file of fsys into dir, replacing what is there, as
+// faas-cli overlays a function's folder onto the template's function/.
+func copyOver(dir string, fsys fs.FS) error {
+	return fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, path)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, 0o644)
+	})
+}
+
+// measure runs v once under callgrind and returns instructions per call.
+func measure(work, bin string, v variant, l load) (float64, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	out := filepath.Join(work, "callgrind.out")
+	_ = os.Remove(out)
+	args := []string{"--tool=callgrind", "--callgrind-out-file=" + out, bin}
+	env := append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
+	if v.build == "echo" {
+		args = append(args, append([]string{"-listen", addr}, v.args...)...)
+	} else {
+		mport, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		env = append(env, "port="+strconv.Itoa(port), "metrics_port="+strconv.Itoa(mport),
+			"lock_file="+filepath.Join(work, ".lock"))
+		env = append(env, v.env...)
+	}
+	cmd := exec.Command("valgrind", args...)
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr // the access log too: read as a log shipper would
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	if err := waitServing(addr, exited); err != nil {
+		return 0, fmt.Errorf("%w\n%s", err, tail(stderr.String()))
+	}
+	if err := l.call(addr, l.warmup, v.callID); err != nil {
+		return 0, err
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	if err := control("-z", pid); err != nil {
+		return 0, err
+	}
+	if err := l.call(addr, l.calls, v.callID); err != nil {
+		return 0, err
+	}
+	if err := control("-d", pid); err != nil {
+		return 0, err
+	}
+	total, err := dumpTotal(out + ".1")
+	if err != nil {
+		return 0, err
+	}
+	return float64(total) / float64(l.calls), nil
+}
+
+func control(flag, pid string) error {
+	if b, err := exec.Command("callgrind_control", flag, pid).CombinedOutput(); err != nil {
+		return fmt.Errorf("callgrind_control %s %s: %w\n%s", flag, pid, err, b)
+	}
+	return nil
+}
+
+// dumpTotal reads the instruction count from a callgrind dump's summary line.
+func dumpTotal(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "summary: "); ok {
+			return strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%s: no summary line", path)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitServing polls until addr answers a call, the process exits, or a
+// minute passes (callgrind starts a Go program in seconds).
+func waitServing(addr string, exited <-chan error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/", strings.NewReader("ready?"))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited before serving: %v", err)
+		case <-ctx.Done():
+			return fmt.Errorf("no answer from %s within a minute", addr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return s[len(s)-2000:]
+	}
+	return s
+}
+
+// load is how the calls are made.
+type load struct{ calls, warmup, conns int }
+
+const body = "hello world\n"
+
+// call makes n calls over l.conns connections, each answer checked.
+func (l load) call(addr string, n int, callID bool) error {
+	req := "POST / HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: callcost\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n"
+	if callID {
+		req += "X-Call-Id: 4e0c7f1a-2b3d-4c5e-8f60-718293a4b5c6\r\n"
+	}
+	req += "\r\n" + body
+	var left atomic.Int64
+	left.Store(int64(n))
+	errs := make([]error, l.conns)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = callLoop(addr, req, &left) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func callLoop(addr, req string, left *atomic.Int64) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for left.Add(-1) >= 0 {
+		if _, err := io.WriteString(conn, req); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return err
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || string(got) != body {
+			return fmt.Errorf("answer %d %q, want 200 %q", resp.StatusCode, got, body)
+		}
+	}
+	return nil
+}
