@@ -140,19 +140,20 @@ func run(repo string, chosen []int, l load, runs int, out io.Writer) error {
 			return fmt.Errorf("building %s: %w", v.build, err)
 		}
 	}
-	fmt.Fprintf(out, "| # | variant | instructions per call | to bare | step | spread |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(out, "| # | variant | instructions per call | to bare | step | spread | GCs per 100k calls |\n|---|---|---|---|---|---|---|\n")
 	median := map[int]float64{}
 	for _, n := range chosen {
 		v := variants[n-1]
-		var counts []float64
+		var counts, gcs []float64
 		for range runs {
-			c, err := measure(work, bins[v.build], v, l)
+			r, err := measure(work, bins[v.build], v, l)
 			if err != nil {
 				return fmt.Errorf("%s: %w", v.name, err)
 			}
-			counts = append(counts, c)
+			counts, gcs = append(counts, r.instructions), append(gcs, r.gcPer100k)
 		}
 		slices.Sort(counts)
+		slices.Sort(gcs)
 		med := counts[len(counts)/2]
 		median[n] = med
 		toBare, step := "-", "-"
@@ -166,8 +167,8 @@ func run(repo string, chosen []int, l load, runs int, out io.Writer) error {
 		if base, ok := median[over]; ok && over != n {
 			step = fmt.Sprintf("%+.1fk over %d", (med-base)/1000, over)
 		}
-		fmt.Fprintf(out, "| %d | %s | %.1fk | %s | %s | %.1f%% |\n", n, v.name, med/1000, toBare, step,
-			100*(counts[len(counts)-1]-counts[0])/med)
+		fmt.Fprintf(out, "| %d | %s | %.1fk | %s | %s | %.1f%% | %.0f |\n", n, v.name, med/1000, toBare, step,
+			100*(counts[len(counts)-1]-counts[0])/med, gcs[len(gcs)/2])
 	}
 	return nil
 }
@@ -217,23 +218,29 @@ func copyOver(dir string, fsys fs.FS) error {
 	})
 }
 
-// measure runs v once under callgrind and returns instructions per call.
-func measure(work, bin string, v variant, l load) (float64, error) {
+// A result is one run's figures per call.
+type result struct {
+	instructions float64
+	gcPer100k    float64 // garbage collections per 100,000 calls
+}
+
+// measure runs v once under callgrind.
+func measure(work, bin string, v variant, l load) (result, error) {
 	port, err := freePort()
 	if err != nil {
-		return 0, err
+		return result{}, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	out := filepath.Join(work, "callgrind.out")
 	_ = os.Remove(out)
 	args := []string{"--tool=callgrind", "--callgrind-out-file=" + out, bin}
-	env := append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1")
+	env := append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1,gctrace=1")
 	if v.build == "echo" {
 		args = append(args, append([]string{"-listen", addr}, v.args...)...)
 	} else {
 		mport, err := freePort()
 		if err != nil {
-			return 0, err
+			return result{}, err
 		}
 		env = append(env, "port="+strconv.Itoa(port), "metrics_port="+strconv.Itoa(mport),
 			"lock_file="+filepath.Join(work, ".lock"))
@@ -241,10 +248,10 @@ func measure(work, bin string, v variant, l load) (float64, error) {
 	}
 	cmd := exec.Command("valgrind", args...)
 	cmd.Env = env
-	var stderr strings.Builder
-	cmd.Stderr = &stderr // the access log too: read as a log shipper would
+	stderr := &gcLines{}
+	cmd.Stderr = stderr // the access log too: read as a log shipper would
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return result{}, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -253,26 +260,29 @@ func measure(work, bin string, v variant, l load) (float64, error) {
 		<-exited
 	}()
 	if err := waitServing(addr, exited); err != nil {
-		return 0, fmt.Errorf("%w\n%s", err, tail(stderr.String()))
+		return result{}, fmt.Errorf("%w\n%s", err, stderr.tail())
 	}
 	if err := l.call(addr, l.warmup, v.callID); err != nil {
-		return 0, err
+		return result{}, err
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
+	gcBefore := stderr.count()
 	if err := control("-z", pid); err != nil {
-		return 0, err
+		return result{}, err
 	}
 	if err := l.call(addr, l.calls, v.callID); err != nil {
-		return 0, err
+		return result{}, err
 	}
 	if err := control("-d", pid); err != nil {
-		return 0, err
+		return result{}, err
 	}
+	gcs := stderr.count() - gcBefore
 	total, err := dumpTotal(out + ".1")
 	if err != nil {
-		return 0, err
+		return result{}, err
 	}
-	return float64(total) / float64(l.calls), nil
+	calls := float64(l.calls)
+	return result{instructions: float64(total) / calls, gcPer100k: float64(gcs) * 1e5 / calls}, nil
 }
 
 func control(flag, pid string) error {
@@ -333,11 +343,45 @@ func waitServing(addr string, exited <-chan error) error {
 	}
 }
 
-func tail(s string) string {
-	if len(s) > 2000 {
-		return s[len(s)-2000:]
+// gcLines takes a server's stderr: it counts the runtime's gctrace lines
+// ("gc N @..."), one per collection, and keeps the last bytes for errors.
+type gcLines struct {
+	mu    sync.Mutex
+	n     int
+	start []byte // the current line's first bytes, up to 3
+	last  []byte
+}
+
+func (g *gcLines) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range p {
+		if c == '\n' {
+			if string(g.start) == "gc " {
+				g.n++
+			}
+			g.start = g.start[:0]
+		} else if len(g.start) < 3 {
+			g.start = append(g.start, c)
+		}
 	}
-	return s
+	g.last = append(g.last, p...)
+	if len(g.last) > 4096 {
+		g.last = append(g.last[:0], g.last[len(g.last)-2048:]...)
+	}
+	return len(p), nil
+}
+
+func (g *gcLines) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+func (g *gcLines) tail() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return string(g.last)
 }
 
 // load is how the calls are made.
