@@ -1,9 +1,10 @@
 // Command idleparts accounts for a function's idle memory piece by piece:
 // it builds bare net/http's echo server alone and with each start-up part
-// the watchdog has (its metrics library, call ids, slog, SIGTERM handling;
-// see echo/), runs each pinned to one CPU, and prints each one's idle
-// RssAnon, VmRSS and threads beside bare's, as a markdown table. Binaries
-// named on the command line (a template's function, say) are measured too.
+// the watchdog has (a second port, its metrics library, call ids, slog,
+// SIGTERM handling; see echo/ and parts below), runs each pinned to one CPU,
+// and prints each one's idle RssAnon, VmRSS and threads beside bare's, as a
+// markdown table. Binaries named on the command line (a template's function,
+// say) are measured too.
 //
 // Usage, from tests/: go run ./bench/cmd/idleparts [-rounds N] [-cpu C] [-settle D] [BINARY...]
 package main
@@ -24,6 +25,19 @@ import (
 	"strings"
 	"time"
 )
+
+// parts are the echo builds measured, bare first: each names the build tags
+// of echo/ it is built with.
+var parts = []struct{ name, tags string }{
+	{"bare", ""},
+	{"+ second port (trivial handler)", "port2"},
+	{"+ metrics library, no second port", "metricsinit"},
+	{"+ metrics library on the second port", "metrics"},
+	{"+ call id (math/rand/v2)", "callid"},
+	{"+ slog", "slog"},
+	{"+ signal.Notify(SIGTERM, SIGINT)", "signal"},
+	{"+ all the watchdog's (metrics on the second port, call id, slog, signal)", "metrics,callid,slog,signal"},
+}
 
 type variant struct {
 	name, bin string
@@ -58,18 +72,14 @@ func run(rounds int, cpu string, settle time.Duration, extra []string) error {
 	}
 	defer os.RemoveAll(dir)
 	var vs []*variant
-	for _, tags := range []string{"", "metrics", "uuid", "slog", "signal", "metrics,uuid,slog,signal"} {
-		name := "bare"
-		if tags != "" {
-			name = "bare + " + strings.ReplaceAll(tags, ",", " + ")
-		}
-		bin := filepath.Join(dir, "echo-"+strings.ReplaceAll(tags, ",", "-"))
-		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-tags", tags, "-o", bin, "./bench/cmd/idleparts/echo")
+	for _, p := range parts {
+		bin := filepath.Join(dir, "echo-"+strings.ReplaceAll(p.tags, ",", "-"))
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-tags", p.tags, "-o", bin, "./bench/cmd/idleparts/echo")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("building %s (run from tests/): %v\n%s", name, err, out)
+			return fmt.Errorf("building %s (run from tests/): %v\n%s", p.name, err, out)
 		}
-		vs = append(vs, &variant{name: name, bin: bin})
+		vs = append(vs, &variant{name: p.name, bin: bin})
 	}
 	for _, b := range extra {
 		abs, err := filepath.Abs(b)
@@ -92,13 +102,14 @@ func run(rounds int, cpu string, settle time.Duration, extra []string) error {
 			}
 		}
 	}
-	fmt.Printf("| binary | size | idle RssAnon | ratio | idle VmRSS | threads |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("| binary | size | idle RssAnon | ratio | RssAnon range | idle VmRSS | threads |\n|---|---|---|---|---|---|---|\n")
 	bare := median(vs[0].rss["RssAnon"])
 	for _, v := range vs {
 		anon := median(v.rss["RssAnon"])
-		fmt.Printf("| %s | %d | %.0f kB | %.2f× | %.0f kB | %.0f |\n", v.name, v.size, anon, anon/bare, median(v.rss["VmRSS"]), median(v.threads))
+		fmt.Printf("| %s | %d | %.0f kB | %.2f× | %.0f–%.0f kB | %.0f kB | %.0f |\n", v.name, v.size, anon, anon/bare,
+			slices.Min(v.rss["RssAnon"]), slices.Max(v.rss["RssAnon"]), median(v.rss["VmRSS"]), median(v.threads))
 	}
-	fmt.Printf("\nMedians of %d round(s); each binary pinned to CPU %s, read %s after its first answer.\n", rounds, cpu, settle)
+	fmt.Printf("\nMedians of %d round(s) (the range: lowest and highest); each binary pinned to CPU %s, read %s after its first answer.\n", rounds, cpu, settle)
 	return nil
 }
 
