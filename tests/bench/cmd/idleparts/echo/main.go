@@ -1,7 +1,8 @@
 // Command echo is bare net/http's echo server plus the start-up parts of the
 // watchdog chosen by build tags (port2, metricsinit, metrics, callid, slog,
-// signal), so idleparts can measure what each adds to idle memory. It serves
-// on $port and, with the port2 or metrics tag, on $metrics_port too.
+// signal; detail_* for idleparts -detail's pieces), so idleparts can measure
+// what each adds to idle memory. It serves on $port and, with the port2 or
+// metrics tag, on $metrics_port too.
 package main
 
 import (
