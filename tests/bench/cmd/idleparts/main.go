@@ -1,11 +1,12 @@
 // Command idleparts accounts for a function's idle memory piece by piece:
 // it builds bare net/http's echo server alone and with each start-up part
-// the watchdog has (its metrics library, call ids, slog, SIGTERM handling;
-// see echo/), runs each pinned to one CPU, and prints each one's idle
-// RssAnon, VmRSS and threads beside bare's, as a markdown table. Binaries
-// named on the command line (a template's function, say) are measured too.
+// the watchdog has (a second port, its metrics library, call ids, slog,
+// SIGTERM handling; see echo/ and parts below), runs each pinned to one CPU,
+// and prints each one's idle RssAnon, VmRSS and threads beside bare's, as a
+// markdown table. Binaries named on the command line (a template's function,
+// say) are measured too.
 //
-// Usage, from tests/: go run ./bench/cmd/idleparts [-rounds N] [-cpu C] [-settle D] [BINARY...]
+// Usage, from tests/: go run ./bench/cmd/idleparts [-rounds N] [-cpu C] [-settle D] [-detail] [BINARY...]
 package main
 
 import (
@@ -25,6 +26,30 @@ import (
 	"time"
 )
 
+// build is one echo binary: a row's name and the build tags of echo/.
+type build struct{ name, tags string }
+
+// parts are the echo builds measured, bare first.
+var parts = []build{
+	{"bare", ""},
+	{"+ second port (trivial handler)", "port2"},
+	{"+ metrics library, no second port", "metricsinit"},
+	{"+ metrics library on the second port", "metrics"},
+	{"+ call id (math/rand/v2)", "callid"},
+	{"+ slog", "slog"},
+	{"+ signal.Notify(SIGTERM, SIGINT)", "signal"},
+	{"+ all the watchdog's (metrics on the second port, call id, slog, signal)", "metrics,callid,slog,signal"},
+}
+
+// detail are the pieces of the larger parts, measured with -detail.
+var detail = []build{
+	{"+ the metrics library's name regexp", "detail_regexp"},
+	{"+ the metrics library's runtime/metrics index", "detail_runtimemetrics"},
+	{"+ the metrics library's cgroup and PSI reads", "detail_cgroupfiles"},
+	{"+ one OS thread held blocked", "detail_thread"},
+	{"+ two OS threads held blocked", "detail_thread,detail_thread2"},
+}
+
 type variant struct {
 	name, bin string
 	size      int64
@@ -36,6 +61,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds; every binary is started once per round")
 	cpu := flag.String("cpu", "0", "CPU each binary is pinned to (taskset -c)")
 	settle := flag.Duration("settle", 2*time.Second, "idle time after the first answer before memory is read")
+	withDetail := flag.Bool("detail", false, "also measure the pieces of the metrics library's init and of signal.Notify's threads, one at a time")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "Usage, from tests/: go run ./bench/cmd/idleparts [flags] [BINARY...]\n\nMeasures idle memory of bare net/http with each of the watchdog's start-up parts, and of any BINARY given.\n\nFlags:")
 		flag.PrintDefaults()
@@ -45,31 +71,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "idleparts: -rounds wants 1 or more, -settle 0 or more")
 		os.Exit(2)
 	}
-	if err := run(*rounds, *cpu, *settle, flag.Args()); err != nil {
+	builds := parts
+	if *withDetail {
+		builds = append(slices.Clip(builds), detail...)
+	}
+	if err := run(builds, *rounds, *cpu, *settle, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "idleparts:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds int, cpu string, settle time.Duration, extra []string) error {
+func run(builds []build, rounds int, cpu string, settle time.Duration, extra []string) error {
 	dir, err := os.MkdirTemp("", "idleparts")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	var vs []*variant
-	for _, tags := range []string{"", "metrics", "uuid", "slog", "signal", "metrics,uuid,slog,signal"} {
-		name := "bare"
-		if tags != "" {
-			name = "bare + " + strings.ReplaceAll(tags, ",", " + ")
+	for _, p := range builds {
+		bin := filepath.Join(dir, "echo-"+strings.ReplaceAll(p.tags, ",", "-"))
+		goBuild := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-tags", p.tags, "-o", bin, "./bench/cmd/idleparts/echo")
+		goBuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := goBuild.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s (run from tests/): %v\n%s", p.name, err, out)
 		}
-		bin := filepath.Join(dir, "echo-"+strings.ReplaceAll(tags, ",", "-"))
-		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-tags", tags, "-o", bin, "./bench/cmd/idleparts/echo")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("building %s (run from tests/): %v\n%s", name, err, out)
-		}
-		vs = append(vs, &variant{name: name, bin: bin})
+		vs = append(vs, &variant{name: p.name, bin: bin})
 	}
 	for _, b := range extra {
 		abs, err := filepath.Abs(b)
@@ -92,13 +118,14 @@ func run(rounds int, cpu string, settle time.Duration, extra []string) error {
 			}
 		}
 	}
-	fmt.Printf("| binary | size | idle RssAnon | ratio | idle VmRSS | threads |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("| binary | size | idle RssAnon | ratio | RssAnon range | idle VmRSS | threads |\n|---|---|---|---|---|---|---|\n")
 	bare := median(vs[0].rss["RssAnon"])
 	for _, v := range vs {
 		anon := median(v.rss["RssAnon"])
-		fmt.Printf("| %s | %d | %.0f kB | %.2f× | %.0f kB | %.0f |\n", v.name, v.size, anon, anon/bare, median(v.rss["VmRSS"]), median(v.threads))
+		fmt.Printf("| %s | %d | %.0f kB | %.2f× | %.0f–%.0f kB | %.0f kB | %.0f |\n", v.name, v.size, anon, anon/bare,
+			slices.Min(v.rss["RssAnon"]), slices.Max(v.rss["RssAnon"]), median(v.rss["VmRSS"]), median(v.threads))
 	}
-	fmt.Printf("\nMedians of %d round(s); each binary pinned to CPU %s, read %s after its first answer.\n", rounds, cpu, settle)
+	fmt.Printf("\nMedians of %d round(s) (the range: lowest and highest); each binary pinned to CPU %s, read %s after its first answer.\n", rounds, cpu, settle)
 	return nil
 }
 

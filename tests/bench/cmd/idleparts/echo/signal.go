@@ -8,11 +8,12 @@ import (
 	"syscall"
 )
 
-// As the watchdog: SIGTERM caught for the drain (here it just exits).
+// As the watchdog: SIGTERM and SIGINT caught for the drain (here the first
+// just exits).
 func init() {
 	parts = append(parts, func() {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGTERM)
+		c := make(chan os.Signal, 2)
+		signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
 		go func() { <-c; os.Exit(0) }()
 	})
 }

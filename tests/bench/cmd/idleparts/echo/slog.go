@@ -7,9 +7,12 @@ import (
 	"os"
 )
 
-// As the watchdog: a JSON slog handler and its "serving" line.
+// As the watchdog by default (log_format text): a text slog handler, set as
+// the default, and its "serving" line.
 func init() {
 	parts = append(parts, func() {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Info("serving", "port", os.Getenv("port"))
+		l := slog.New(slog.NewTextHandler(os.Stderr, nil))
+		slog.SetDefault(l)
+		l.Info("serving", "port", os.Getenv("port"))
 	})
 }
