@@ -6,7 +6,6 @@ require (
 	github.com/MicahParks/jwkset v0.11.4
 	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
-	github.com/google/uuid v1.6.0
 	go.opentelemetry.io/proto/otlp v1.11.0
 	golang.org/x/mod v0.40.0
 	google.golang.org/protobuf v1.36.12
