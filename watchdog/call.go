@@ -19,19 +19,18 @@ type callKey struct{}
 
 // call is what the watchdog keeps for one call, in one allocation: its id,
 // the recorder its answer goes through and, under exec_timeout, the guard
-// around the handler's writer. It is also the context the handler sees, so
-// CallID and Logger find it in one lookup. One allocation instead of one
-// each is a measured part of what took the chain from 34 allocations per
-// call to 24 (BenchmarkChain).
+// around the handler's writer and the handler's deadline. It is also the
+// context the handler sees, so CallID and Logger find it in one lookup (and,
+// under exec_timeout, the handler's deadline context: see handlerctx.go).
+// One allocation instead of one each is a measured part of what took the
+// chain from 34 allocations per call to 24 (BenchmarkChain).
 type call struct {
 	context.Context // the request's own
 	id              string
 	logger          *slog.Logger
 	rec             recorder
-	guard           guardedWriter   // used by execTimeout only
-	deadline        deadlineContext // likewise: the handler's context
-	queued          queuedCall      // and its place in execTimeout's queue
-	trace           TraceParent     // the caller's traceparent, if valid
+	timed           timedCall   // used by execTimeout only
+	trace           TraceParent // the caller's traceparent, if valid
 	// The observer's span (SetCallSpan): trace id and span id in hex, one
 	// string; nil until one is named. Atomic, as a handler's goroutines may
 	// log while it is set.
@@ -45,6 +44,9 @@ type call struct {
 func (c *call) Value(key any) any {
 	if key == (callKey{}) {
 		return c
+	}
+	if c.timed.isContext.Load() {
+		return c.timed.ctx.Value(key)
 	}
 	return c.Context.Value(key)
 }

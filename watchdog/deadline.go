@@ -2,7 +2,6 @@ package watchdog
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,29 +162,15 @@ func (d *deadlineContext) String() string {
 // and the timer left as it is; when it fires with nothing due, it is armed
 // for the new head.
 type deadlineQueue struct {
-	expire func(*queuedCall) // run on a goroutine of its own for each call due
+	expire func(*timedCall) // run on a goroutine of its own for each call due
 
 	mu         sync.Mutex
-	head, tail *queuedCall
+	head, tail *timedCall
 	timer      *time.Timer
 	armedFor   time.Time // zero while the timer is stopped
 }
 
-// queuedCall is a call in the queue: its deadline and what its expiry
-// needs. It lives in the call, so queueing one allocates nothing.
-type queuedCall struct {
-	prev, next *queuedCall
-	queued     bool
-	deadline   time.Time
-
-	gw    *guardedWriter
-	ctx   *deadlineContext
-	w     http.ResponseWriter
-	r     *http.Request
-	limit time.Duration
-}
-
-func newDeadlineQueue(expire func(*queuedCall)) *deadlineQueue {
+func newDeadlineQueue(expire func(*timedCall)) *deadlineQueue {
 	q := &deadlineQueue{expire: expire}
 	// Made stopped; add arms it for the first call.
 	q.timer = time.AfterFunc(time.Hour, q.fire)
@@ -193,11 +178,11 @@ func newDeadlineQueue(expire func(*queuedCall)) *deadlineQueue {
 	return q
 }
 
-func (q *deadlineQueue) add(c *queuedCall) {
+func (q *deadlineQueue) add(c *timedCall) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	p := q.tail
-	for p != nil && p.deadline.After(c.deadline) {
+	for p != nil && p.ctx.deadline.After(c.ctx.deadline) {
 		p = p.prev
 	}
 	c.prev = p
@@ -212,12 +197,12 @@ func (q *deadlineQueue) add(c *queuedCall) {
 		c.next.prev = c
 	}
 	c.queued = true
-	if q.armedFor.IsZero() || c.deadline.Before(q.armedFor) {
-		q.arm(c.deadline)
+	if q.armedFor.IsZero() || c.ctx.deadline.Before(q.armedFor) {
+		q.arm(c.ctx.deadline)
 	}
 }
 
-func (q *deadlineQueue) remove(c *queuedCall) {
+func (q *deadlineQueue) remove(c *timedCall) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !c.queued {
@@ -248,8 +233,8 @@ func (q *deadlineQueue) fire() {
 	q.mu.Lock()
 	now := time.Now()
 	due := q.head
-	var last *queuedCall
-	for c := q.head; c != nil && !c.deadline.After(now); c = c.next {
+	var last *timedCall
+	for c := q.head; c != nil && !c.ctx.deadline.After(now); c = c.next {
 		c.queued = false
 		last = c
 	}
@@ -263,7 +248,7 @@ func (q *deadlineQueue) fire() {
 	}
 	q.armedFor = time.Time{}
 	if q.head != nil {
-		q.arm(q.head.deadline)
+		q.arm(q.head.ctx.deadline)
 	}
 	q.mu.Unlock()
 	if last == nil {

@@ -2,6 +2,7 @@ package watchdog
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -17,15 +18,16 @@ func TestDeadlineQueue(t *testing.T) {
 		at   time.Time
 	}
 	expired := make(chan expiry, 4)
-	names := map[*queuedCall]string{}
-	q := newDeadlineQueue(func(c *queuedCall) { expired <- expiry{names[c], time.Now()} })
+	names := map[*timedCall]string{}
+	q := newDeadlineQueue(func(c *timedCall) { expired <- expiry{names[c], time.Now()} })
 	now := time.Now()
-	calls := map[string]*queuedCall{}
+	calls := map[string]*timedCall{}
 	for _, c := range []struct {
 		name  string
 		after time.Duration
 	}{{"700ms", 700 * time.Millisecond}, {"100ms", 100 * time.Millisecond}, {"400ms", 400 * time.Millisecond}} {
-		calls[c.name] = &queuedCall{deadline: now.Add(c.after)}
+		calls[c.name] = new(timedCall)
+		calls[c.name].ctx.deadline = now.Add(c.after)
 		names[calls[c.name]] = c.name
 	}
 	// names is read by expire's goroutines from here on, never written.
@@ -43,7 +45,7 @@ func TestDeadlineQueue(t *testing.T) {
 			if e.name != want {
 				t.Fatalf("%s expired, want %s next", e.name, want)
 			}
-			if d := calls[want].deadline; e.at.Before(d) || e.at.After(d.Add(late)) {
+			if d := calls[want].ctx.deadline; e.at.Before(d) || e.at.After(d.Add(late)) {
 				t.Errorf("%s expired %s after its deadline, want from 0 to %s", want, e.at.Sub(d), late)
 			}
 		case <-time.After(5 * time.Second):
@@ -105,9 +107,27 @@ func TestExecTimeoutSharedTimer(t *testing.T) {
 	}
 }
 
+// handlerContext makes the handler's context under exec_timeout in one of
+// its two forms, with the deadlineContext behind it: the deadlineContext
+// itself, or (asCall) the call it answers for when the call is the handler's
+// context (see handlerctx.go).
+func handlerContext(asCall bool, parent context.Context, deadline time.Time) (*deadlineContext, context.Context) {
+	if !asCall {
+		d := new(deadlineContext)
+		d.init(parent, deadline)
+		return d, d
+	}
+	c := &call{Context: parent}
+	c.timed.ctx.init(parent, deadline)
+	c.timed.isContext.Store(true)
+	return &c.timed.ctx, c
+}
+
 // How the handler's context ended stays how it ended, whatever happens to
 // the request's context afterwards: net/http cancels that one once the
-// caller has its 504 and hangs up, and Cause must not report it.
+// caller has its 504 and hangs up, and Cause must not report it. A call
+// that is the handler's context still finds itself, and the layers outside
+// the handler still learn how the request ended (requestErr).
 func TestDeadlineContextKeepsItsCause(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -118,31 +138,46 @@ func TestDeadlineContextKeepsItsCause(t *testing.T) {
 		{"asked", true, false},
 		{"derived", true, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			parent, hangUp := context.WithCancel(context.Background())
-			defer hangUp()
-			var d deadlineContext
-			d.init(parent, time.Now())
-			var ctx context.Context = &d
-			if tc.derive {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithCancel(&d)
-				defer cancel()
-			}
-			if tc.askFirst {
-				ctx.Done()
-			}
-			d.cancel(context.DeadlineExceeded) // expire, at the deadline
-			hangUp()                           // the caller leaves after its 504
-			<-ctx.Done()
-			if err, cause := ctx.Err(), context.Cause(ctx); err != context.DeadlineExceeded || cause != context.DeadlineExceeded {
-				t.Errorf("Err() = %v, Cause = %v; want DeadlineExceeded for both", err, cause)
-			}
-			d.release()
-			if err := d.Err(); err != context.DeadlineExceeded {
-				t.Errorf("after release, Err() = %v; want it to stay DeadlineExceeded", err)
-			}
-		})
+		for _, asCall := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/call %t", tc.name, asCall), func(t *testing.T) {
+				parent, hangUp := context.WithCancel(context.Background())
+				defer hangUp()
+				d, own := handlerContext(asCall, parent, time.Now())
+				ctx := own
+				if tc.derive {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithCancel(own)
+					defer cancel()
+				}
+				if tc.askFirst {
+					ctx.Done()
+				}
+				d.cancel(context.DeadlineExceeded) // expire, at the deadline
+				if err := requestErr(own); asCall && err != nil {
+					t.Errorf("at the deadline, requestErr = %v; want nil, the caller is still there", err)
+				}
+				hangUp() // the caller leaves after its 504
+				<-ctx.Done()
+				if err, cause := ctx.Err(), context.Cause(ctx); err != context.DeadlineExceeded || cause != context.DeadlineExceeded {
+					t.Errorf("Err() = %v, Cause = %v; want DeadlineExceeded for both", err, cause)
+				}
+				if _, ok := ctx.Deadline(); !ok {
+					t.Error("Deadline() reports none")
+				}
+				d.release()
+				if err := own.Err(); err != context.DeadlineExceeded {
+					t.Errorf("after release, Err() = %v; want it to stay DeadlineExceeded", err)
+				}
+				if c, ok := own.(*call); ok {
+					if err := requestErr(own); err != context.Canceled {
+						t.Errorf("once the caller left, requestErr = %v; want Canceled", err)
+					}
+					if callFrom(ctx) != c {
+						t.Error("the handler's context does not find the call")
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -150,17 +185,18 @@ func TestDeadlineContextKeepsItsCause(t *testing.T) {
 // Canceled, asked for or not.
 func TestDeadlineContextCallerLeft(t *testing.T) {
 	for _, askFirst := range []bool{false, true} {
-		parent, hangUp := context.WithCancel(context.Background())
-		var d deadlineContext
-		d.init(parent, time.Now().Add(time.Hour))
-		if askFirst {
-			d.Done()
+		for _, asCall := range []bool{false, true} {
+			parent, hangUp := context.WithCancel(context.Background())
+			d, ctx := handlerContext(asCall, parent, time.Now().Add(time.Hour))
+			if askFirst {
+				ctx.Done()
+			}
+			hangUp()
+			<-ctx.Done()
+			if err, cause := ctx.Err(), context.Cause(ctx); err != context.Canceled || cause != context.Canceled {
+				t.Errorf("asked first %t, call %t: Err() = %v, Cause = %v; want Canceled for both", askFirst, asCall, err, cause)
+			}
+			d.release()
 		}
-		hangUp()
-		<-d.Done()
-		if err, cause := d.Err(), context.Cause(&d); err != context.Canceled || cause != context.Canceled {
-			t.Errorf("asked first %t: Err() = %v, Cause = %v; want Canceled for both", askFirst, err, cause)
-		}
-		d.release()
 	}
 }

@@ -85,7 +85,7 @@ func (m *callMetrics) middleware(next http.Handler) http.Handler {
 func callStatus(rec *recorder, r *http.Request) int {
 	if rec.outcome == 0 {
 		rec.outcome = rec.statusCode()
-		if rec.status == 0 && r.Context().Err() != nil {
+		if rec.status == 0 && requestErr(r.Context()) != nil {
 			rec.outcome = statusClientClosed
 		}
 	}

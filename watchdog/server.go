@@ -137,6 +137,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 func (s *Server) build(h http.Handler) {
 	cfg := s.cfg
 	s.timeout = newExecTimeout(cfg.ExecTimeout)
+	s.timeout.callIsContext = len(s.observers) == 0 && s.auth == nil
 	s.metrics = newCallMetrics(func() float64 { return float64(s.timeout.overdue.Load()) })
 	s.metrics.own, s.life.metrics.logger = &s.life.metrics, s.logger
 	lim := &limiter{max: int64(cfg.MaxInflight)}

@@ -32,6 +32,24 @@ type execTimeout struct {
 	limit   time.Duration
 	overdue atomic.Int64
 	queue   *deadlineQueue // the deadlines of limit itself
+	// callIsContext lets a call be its handler's context (see serve): only
+	// when no observer or authenticator, code of the user's, sees the call's
+	// context outside the handler, as it then ends with the handler's.
+	callIsContext bool
+}
+
+// timedCall is what exec_timeout keeps for a call: the guard around the
+// handler's writer, the handler's context, whose deadline is the call's, and
+// the call's place in the deadline queue. It lives in the call, so a call
+// under exec_timeout allocates none of it.
+type timedCall struct {
+	guard      guardedWriter
+	ctx        deadlineContext
+	r          *http.Request // as serve got it, for the 504
+	limit      time.Duration
+	prev, next *timedCall // in t.queue, while queued
+	queued     bool
+	isContext  atomic.Bool // the call is the handler's context; see handlerctx.go
 }
 
 func newExecTimeout(limit time.Duration) *execTimeout {
@@ -86,27 +104,36 @@ func (t *execTimeout) deadlineFor(r *http.Request) (time.Duration, error) {
 // http_requests_in_flight until it returns, and its access-log line and
 // metrics are written then.
 func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler, limit time.Duration) {
-	var q *queuedCall
+	var tc *timedCall
 	var arrived time.Time
-	if c := callFrom(r.Context()); c != nil {
-		q, arrived = &c.queued, c.rec.start // no allocation
-		q.gw, q.ctx = &c.guard, &c.deadline
+	c := callFrom(r.Context())
+	if c != nil {
+		tc, arrived = &c.timed, c.rec.start // no allocation
 	} else {
-		q, arrived = &queuedCall{gw: new(guardedWriter), ctx: new(deadlineContext)}, time.Now()
+		tc, arrived = new(timedCall), time.Now()
 	}
-	gw, ctx := q.gw, q.ctx
+	gw, ctx := &tc.guard, &tc.ctx
 	gw.w = w
-	q.deadline, q.w, q.r, q.limit = arrived.Add(limit), w, r, limit
-	ctx.init(r.Context(), q.deadline)
-	wait := time.Until(q.deadline)
+	tc.r, tc.limit = r, limit
+	handlerReq := r
+	if t.callIsContext && c != nil && r.Context() == context.Context(c) {
+		// Nothing wrapped the call's context: the call becomes the
+		// handler's context itself, and r needs no second copy for it.
+		ctx.init(c.Context, arrived.Add(limit))
+		tc.isContext.Store(true)
+	} else {
+		ctx.init(r.Context(), arrived.Add(limit))
+		handlerReq = r.WithContext(ctx)
+	}
+	wait := time.Until(ctx.deadline)
 	if wait <= 0 {
 		ctx.cancel(context.DeadlineExceeded) // as context.WithDeadline would be
 	}
 	var timer *time.Timer
 	if limit == t.limit {
-		t.queue.add(q)
+		t.queue.add(tc)
 	} else {
-		timer = time.AfterFunc(wait, func() { t.expire(q) })
+		timer = time.AfterFunc(wait, func() { t.expire(tc) })
 	}
 	defer func() {
 		// Runs on panics too. Taking gw's lock waits out an expire that is
@@ -114,14 +141,14 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 		if timer != nil {
 			timer.Stop()
 		} else {
-			t.queue.remove(q)
+			t.queue.remove(tc)
 		}
 		ctx.release()
 		if gw.release() {
 			t.overdue.Add(-1)
 		}
 	}()
-	next.ServeHTTP(gw, r.WithContext(ctx))
+	next.ServeHTTP(gw, handlerReq)
 	// A handler that gave up at its deadline without writing anything gets
 	// the same 504 as one still running, whichever came first.
 	if !gw.finish(ctx.Err() == context.DeadlineExceeded) {
@@ -134,9 +161,9 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 // gw's lock so the handler can't write meanwhile. The context first: once
 // the 504 is out, the caller may hang up, and the handler's context must
 // say DeadlineExceeded, not Canceled.
-func (t *execTimeout) expire(q *queuedCall) {
-	q.ctx.cancel(context.DeadlineExceeded)
-	gw := q.gw
+func (t *execTimeout) expire(tc *timedCall) {
+	tc.ctx.cancel(context.DeadlineExceeded)
+	gw := &tc.guard
 	gw.mu.Lock()
 	defer gw.mu.Unlock()
 	if gw.started || gw.returned {
@@ -144,12 +171,12 @@ func (t *execTimeout) expire(q *queuedCall) {
 	}
 	gw.abandoned, gw.overdue = true, true
 	t.overdue.Add(1)
-	t.answerTimeout(q.w, q.r, q.limit, true)
+	t.answerTimeout(gw.w, tc.r, tc.limit, true)
 }
 
 // answerTimeout answers in place of a handler that did not answer in time.
 func (t *execTimeout) answerTimeout(w http.ResponseWriter, r *http.Request, limit time.Duration, stillRunning bool) {
-	if r.Context().Err() != nil {
+	if requestErr(r.Context()) != nil {
 		w.WriteHeader(statusClientClosed)
 		return
 	}
