@@ -10,8 +10,8 @@
 // calls over -conns keep-alive connections (12-byte POST bodies, as the
 // benchmark's wrk script sends), zeroes the counts (callgrind_control -z),
 // makes -calls calls, dumps (-d) and divides. The garbage collector runs as in
-// production, so runs differ by a little: each variant runs -runs times and
-// the median is printed with the spread.
+// production, so runs differ by a little: -runs rounds run every variant once
+// each, and the median is printed with the spread (highest less lowest).
 //
 // The templates are built from this repository with the benchmark's echo
 // handler (tests/bench/testdata), so the SDK module must be reachable: run it
@@ -140,22 +140,29 @@ func run(repo string, chosen []int, l load, runs int, out io.Writer) error {
 			return fmt.Errorf("building %s: %w", v.build, err)
 		}
 	}
-	fmt.Fprintf(out, "| # | variant | instructions per call | to bare | step | spread | GCs per 100k calls |\n|---|---|---|---|---|---|---|\n")
-	median := map[int]float64{}
-	for _, n := range chosen {
-		v := variants[n-1]
-		var counts, gcs []float64
-		for range runs {
+	// Round by round, every variant once per round, so whatever drifts
+	// between processes (it moves bare by up to 3% from one invocation to
+	// the next) falls on every variant alike.
+	counts, gcs := map[int][]float64{}, map[int][]float64{}
+	for round := range runs {
+		for _, n := range chosen {
+			v := variants[n-1]
 			r, err := measure(work, bins[v.build], v, l)
 			if err != nil {
-				return fmt.Errorf("%s: %w", v.name, err)
+				return fmt.Errorf("%s, round %d: %w", v.name, round+1, err)
 			}
-			counts, gcs = append(counts, r.instructions), append(gcs, r.gcPer100k)
+			counts[n], gcs[n] = append(counts[n], r.instructions), append(gcs[n], r.gcPer100k)
 		}
-		slices.Sort(counts)
-		slices.Sort(gcs)
-		med := counts[len(counts)/2]
-		median[n] = med
+	}
+	median := map[int]float64{}
+	for _, n := range chosen {
+		slices.Sort(counts[n])
+		slices.Sort(gcs[n])
+		median[n] = counts[n][runs/2]
+	}
+	fmt.Fprintf(out, "| # | variant | instructions per call | to bare | step | spread | GCs per 100k calls |\n|---|---|---|---|---|---|---|\n")
+	for _, n := range chosen {
+		v, med := variants[n-1], median[n]
 		toBare, step := "-", "-"
 		if bare, ok := median[1]; ok {
 			toBare = fmt.Sprintf("%.2f×", med/bare)
@@ -164,11 +171,11 @@ func run(repo string, chosen []int, l load, runs int, out io.Writer) error {
 		if over == 0 {
 			over = n - 1
 		}
-		if base, ok := median[over]; ok && over != n {
+		if base, ok := median[over]; ok {
 			step = fmt.Sprintf("%+.1fk over %d", (med-base)/1000, over)
 		}
 		fmt.Fprintf(out, "| %d | %s | %.1fk | %s | %s | %.1f%% | %.0f |\n", n, v.name, med/1000, toBare, step,
-			100*(counts[len(counts)-1]-counts[0])/med, gcs[len(gcs)/2])
+			100*(counts[n][runs-1]-counts[n][0])/med, gcs[n][runs/2])
 	}
 	return nil
 }
