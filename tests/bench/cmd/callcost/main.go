@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +38,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
 // A variant is one server process: a binary from build, its flags and env.
@@ -181,20 +182,18 @@ func run(repo string, chosen []int, l load, runs int, out io.Writer) error {
 }
 
 // build makes echo from this module, or a template's function with the
-// benchmark's echo handler as a user's build would lay it out (the template
-// folder with the handler over function/), and returns the binary's path.
+// benchmark's echo handler in the build context faas-cli lays out
+// (scripts/shrinkwrap.sh), and returns the binary's path.
 func build(repo, work, what string) (string, error) {
 	bin := filepath.Join(work, what)
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./bench/cmd/echo")
 	cmd.Dir = filepath.Join(repo, "tests")
 	if what != "echo" {
 		src := filepath.Join(work, what+"-src")
-		if err := os.CopyFS(src, os.DirFS(filepath.Join(repo, "template", what))); err != nil {
-			return "", err
-		}
-		handler := os.DirFS(filepath.Join(repo, "tests", "bench", "testdata", what))
-		if err := copyOver(filepath.Join(src, "function"), handler); err != nil {
-			return "", err
+		wrap := exec.Command("sh", filepath.Join(repo, "scripts", "shrinkwrap.sh"), filepath.Join(repo, "template", what),
+			filepath.Join(repo, "tests", "bench", "testdata", what), src)
+		if b, err := wrap.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%s: %w\n%s", wrap, err, b)
 		}
 		cmd = exec.Command("go", "build", "-trimpath", "-o", bin, ".")
 		cmd.Dir = src
@@ -206,25 +205,6 @@ func build(repo, work, what string) (string, error) {
 	return bin, nil
 }
 
-// copyOver writes every file of fsys into dir, replacing what is there, as
-// faas-cli overlays a function's folder onto the template's function/.
-func copyOver(dir string, fsys fs.FS) error {
-	return fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(fsys, path)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, path)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(dst, data, 0o644)
-	})
-}
-
 // A result is one run's figures per call.
 type result struct {
 	instructions float64
@@ -233,11 +213,11 @@ type result struct {
 
 // measure runs v once under callgrind.
 func measure(work, bin string, v variant, l load) (result, error) {
-	port, err := freePort()
+	ports, err := freeport.Get(2) // the function's, and a template's metrics port
 	if err != nil {
 		return result{}, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	out := filepath.Join(work, "callgrind.out")
 	_ = os.Remove(out)
 	args := []string{"--tool=callgrind", "--callgrind-out-file=" + out, bin}
@@ -245,11 +225,7 @@ func measure(work, bin string, v variant, l load) (result, error) {
 	if v.build == "echo" {
 		args = append(args, append([]string{"-listen", addr}, v.args...)...)
 	} else {
-		mport, err := freePort()
-		if err != nil {
-			return result{}, err
-		}
-		env = append(env, "port="+strconv.Itoa(port), "metrics_port="+strconv.Itoa(mport),
+		env = append(env, "port="+strconv.Itoa(ports[0]), "metrics_port="+strconv.Itoa(ports[1]),
 			"lock_file="+filepath.Join(work, ".lock"))
 		env = append(env, v.env...)
 	}
@@ -316,15 +292,6 @@ func dumpTotal(path string) (int64, error) {
 		return 0, err
 	}
 	return 0, fmt.Errorf("%s: no summary line", path)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitServing polls until addr answers a call, the process exits, or a

@@ -15,7 +15,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
 // build is one echo binary: a row's name and the build tags of echo/.
@@ -132,18 +133,11 @@ func run(builds []build, rounds int, cpu string, settle time.Duration, extra []s
 // measure starts v, waits for its first HTTP answer, lets it idle for
 // settle, reads its memory and kills it.
 func measure(v *variant, cpu string, settle time.Duration, dir string, round int) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Get(2)
 	if err != nil {
 		return err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	metricsPort := mln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	mln.Close()
+	port, metricsPort := ports[0], ports[1]
 	cmd := exec.Command("taskset", "-c", cpu, v.bin)
 	cmd.Env = []string{"port=" + strconv.Itoa(port), "metrics_port=" + strconv.Itoa(metricsPort),
 		"lock_file=" + filepath.Join(dir, fmt.Sprintf("lock-%d", round)), "PATH=/usr/bin:/bin"}
