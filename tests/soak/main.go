@@ -128,13 +128,17 @@ type warmth struct {
 // exactly the process's baseline (one per idle connection and its own),
 // not whatever was in flight.
 func warmUp(o options, f *fn, d *driver, monitor *http.Client) (warmth, sample, error) {
-	w := warmth{}
+	var w warmth
 	errs := &callErrors{}
-	if o.warmup > 0 {
-		if d.drive(o.warmup, errs); errs.count > 0 {
-			return w, sample{}, fmt.Errorf("warm-up: %s\n%s", errs, f.logTail())
+	warm := func(n int) error {
+		if d.drive(n, errs); errs.count > 0 {
+			return fmt.Errorf("warm-up: %s\n%s", errs, f.logTail())
 		}
-		w.calls = o.warmup
+		w.calls += n
+		return nil
+	}
+	if err := warm(o.warmup); err != nil {
+		return w, sample{}, err
 	}
 	prev, err := f.sample(monitor, 0)
 	if err != nil {
@@ -142,10 +146,9 @@ func warmUp(o options, f *fn, d *driver, monitor *http.Client) (warmth, sample, 
 	}
 	chunk := max(o.warmup/4, 500)
 	for range settleChunks {
-		if d.drive(chunk, errs); errs.count > 0 {
-			return w, prev, fmt.Errorf("warm-up: %s\n%s", errs, f.logTail())
+		if err := warm(chunk); err != nil {
+			return w, prev, err
 		}
-		w.calls += chunk
 		s, err := f.sample(monitor, 0)
 		if err != nil {
 			return w, s, err
