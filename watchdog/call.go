@@ -45,10 +45,7 @@ func (c *call) Value(key any) any {
 	if key == (callKey{}) {
 		return c
 	}
-	if c.timed.isContext.Load() {
-		return c.timed.ctx.Value(key)
-	}
-	return c.Context.Value(key)
+	return c.current().Value(key)
 }
 
 // callFrom returns the call whose context is ctx, or nil outside one or

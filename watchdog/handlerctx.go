@@ -14,26 +14,18 @@ import (
 // ended. Before then, and in a call whose handler has a context of its own,
 // they are the request's.
 
-func (c *call) Deadline() (time.Time, bool) {
+// current is the context the call answers for: the handler's deadline
+// context once the call is the handler's context, else the request's.
+func (c *call) current() context.Context {
 	if c.timed.isContext.Load() {
-		return c.timed.ctx.Deadline()
+		return &c.timed.ctx
 	}
-	return c.Context.Deadline()
+	return c.Context
 }
 
-func (c *call) Done() <-chan struct{} {
-	if c.timed.isContext.Load() {
-		return c.timed.ctx.Done()
-	}
-	return c.Context.Done()
-}
-
-func (c *call) Err() error {
-	if c.timed.isContext.Load() {
-		return c.timed.ctx.Err()
-	}
-	return c.Context.Err()
-}
+func (c *call) Deadline() (time.Time, bool) { return c.current().Deadline() }
+func (c *call) Done() <-chan struct{}       { return c.current().Done() }
+func (c *call) Err() error                  { return c.current().Err() }
 
 // requestErr is how the request whose context is ctx ended, nil while it
 // goes on: ctx's own Err, but for a call, which may be the handler's
