@@ -51,8 +51,8 @@ func TestDumpTotal(t *testing.T) {
 	}
 }
 
-// TestBareRows runs the two cheapest variants for real, a few hundred calls
-// each, and checks the table they make.
+// TestBareRows runs the README's command, from tests/, with the two cheapest
+// variants and a few hundred calls each, and checks the table it prints.
 func TestBareRows(t *testing.T) {
 	if _, err := exec.LookPath("valgrind"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -60,9 +60,12 @@ func TestBareRows(t *testing.T) {
 		}
 		t.Skip("valgrind is not installed (apt-get install valgrind)")
 	}
-	var out strings.Builder
-	if err := run("../../../..", []int{1, 4}, load{calls: 300, warmup: 100, conns: 4}, 1, &out); err != nil {
-		t.Fatal(err)
+	cmd := exec.Command("sh", "-c", "sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost -runs 1 -only 1,4 -calls 300 -warmup 100 -conns 4")
+	cmd.Dir = "../../.."
+	var out, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, stderr.String())
 	}
 	row := regexp.MustCompile(`(?m)^\| (\d+) \| ([^|]+) \| ([\d.]+)k \| ([^|]+) \| ([^|]+) \|`)
 	rows := row.FindAllStringSubmatch(out.String(), -1)
