@@ -135,6 +135,23 @@ sh "$repo_root/scripts/shrinkwrap.sh" "$template" "$handler" "$out" || die "layi
 arch=$(buildah info --format '{{.host.arch}}') || die "buildah info failed"
 echo "build-function: building $tag (linux/$arch) from $out" >&2
 eval "set -- $extra"
-buildah bud --isolation chroot --layers --pull=never --platform "linux/$arch" -t "$tag" "$@" "$out" >&2 ||
-	die "buildah bud failed for $tag (build dir: $out)"
+# bud runs buildah once, its output shown as it comes and kept in $log.
+log="$(mktemp "${TMPDIR:-/tmp}/build-function-log.XXXXXX")"
+rc="$log.rc"
+trap 'rm -f "$log" "$rc"' EXIT
+bud() {
+	{
+		buildah bud --isolation chroot --layers --pull=never --platform "linux/$arch" -t "$tag" "$@" "$out" 2>&1
+		echo $? >"$rc"
+	} | tee "$log" >&2
+	[ "$(cat "$rc")" = 0 ]
+}
+if ! bud "$@"; then
+	# The runtime's copy of itself into a sealed memfd can fail with EBUSY
+	# (runc 1.1's cloned binary, as Debian 12 ships it; opencontainers/runc
+	# #4640): a race, not the build. Once more, from the layer cache.
+	grep -q 'sealing memfd copy' "$log" || die "buildah bud failed for $tag (build dir: $out)"
+	echo "build-function: buildah's runtime failed sealing its memfd copy (a race of runc 1.1); building once more" >&2
+	bud "$@" || die "buildah bud failed for $tag (build dir: $out)"
+fi
 echo "$out"
