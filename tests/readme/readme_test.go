@@ -1,5 +1,5 @@
-// Package readme keeps the README's commands from going stale: every
-// command line of its sh blocks is either run here, as a function author
+// Package readme keeps the commands of the README and of every page under
+// docs/ from going stale: every command line of their sh blocks is either run here, as a function author
 // would type it, or reproduced by a named test where faas-cli or a
 // registry is needed (faas-cli can't be installed here).
 package readme
@@ -22,7 +22,7 @@ import (
 	"github.com/inproc-go/templates/tests/internal/fnfolder"
 )
 
-// check is how one README command is kept true.
+// check is how one command of the README or docs/ is kept true.
 type check struct {
 	// run runs the command in a stack folder that "faas-cli new --lang
 	// golang-middleware-inproc hello" made; nil for reproduced commands.
@@ -40,8 +40,9 @@ var checks = map[string]check{
 	`echo -n "world" | faas-cli invoke hello`:                                {reproducedBy: "tests/e2e TestTemplates/contract (a POST to the function)"},
 	"faas-cli logs hello":                                                    {reproducedBy: "tests/e2e waitLogs (the container's log lines)"},
 	"faas-cli publish -f stack.yaml --platforms linux/amd64,linux/arm64":     {reproducedBy: "tests/e2e TestMultiArch (docker buildx build --platform linux/amd64,linux/arm64 --output type=registry, read back)"},
-	"scripts/demo.sh": {reproducedBy: "scripts/test.sh, its last step (--native and --containers)"},
-	"scripts/test.sh": {reproducedBy: ".ci/run"},
+	"scripts/demo.sh":  {reproducedBy: "scripts/test.sh, its last step (--native and --containers)"},
+	"scripts/test.sh":  {reproducedBy: ".ci/run"},
+	"scripts/bench.sh": {reproducedBy: "scripts/test.sh, its benchmark step (scripts/bench.sh --smoke: the same run, shorter)"},
 	"path/to/templates/scripts/vendor-function.sh -l golang-middleware-inproc -h ./hello -t ./template": {run: runVendor},
 	"faas-cli build -f stack.yaml --build-arg GOFLAGS=-mod=vendor --build-arg GOPROXY=off":              {reproducedBy: "tests/e2e TestModules/vendored"},
 	"path/to/templates/scripts/local-run.sh -l golang-middleware-inproc -h ./hello -e exec_timeout=30s": {run: runLocal},
@@ -50,49 +51,61 @@ var checks = map[string]check{
 	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                  {run: runServe},
 }
 
-// commands returns the command lines of the README's sh blocks, without
-// their trailing comments.
-func commands(t *testing.T, root string) []string {
+// pages are the Markdown files whose sh blocks are checked: the README and
+// every page under docs/.
+func pages(t *testing.T, root string) []string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(root, "README.md"))
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	return append([]string{filepath.Join(root, "README.md")}, docs...)
+}
+
+// commands returns the command lines of the sh blocks of every page, in
+// page order, without their trailing comments.
+func commands(t *testing.T, root string) []string {
+	t.Helper()
 	comment := regexp.MustCompile(`\s{2,}#.*$`)
 	var out []string
-	in := false
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "```"):
-			in = line == "```sh"
-		case in:
-			if line = strings.TrimSpace(comment.ReplaceAllString(line, "")); line != "" && !strings.HasPrefix(line, "#") {
-				out = append(out, line)
+	for _, page := range pages(t, root) {
+		data, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := false
+		for sc := bufio.NewScanner(strings.NewReader(string(data))); sc.Scan(); {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "```"):
+				in = line == "```sh"
+			case in:
+				if line = strings.TrimSpace(comment.ReplaceAllString(line, "")); line != "" && !strings.HasPrefix(line, "#") {
+					out = append(out, line)
+				}
 			}
 		}
 	}
 	if len(out) == 0 {
-		t.Fatal("found no command in the README's sh blocks")
+		t.Fatal("found no command in the sh blocks of README.md and docs/")
 	}
 	return out
 }
 
-// TestEveryCommandIsChecked: each README command has a check, and each
-// check a README command.
+// TestEveryCommandIsChecked: each command of the README and docs/ has a
+// check, and each check such a command.
 func TestEveryCommandIsChecked(t *testing.T) {
 	root := repoRoot(t)
 	seen := map[string]bool{}
 	for _, c := range commands(t, root) {
 		seen[c] = true
 		if _, ok := checks[c]; !ok {
-			t.Errorf("README command without a check in tests/readme: %q", c)
+			t.Errorf("command of README.md or docs/ without a check in tests/readme: %q", c)
 		}
 	}
 	for c, ch := range checks {
 		if !seen[c] {
-			t.Errorf("check for a command the README no longer has: %q", c)
+			t.Errorf("check for a command that README.md and docs/ no longer have: %q", c)
 		}
 		if ch.run == nil && ch.reproducedBy == "" {
 			t.Errorf("check for %q neither runs it nor names what reproduces it", c)
