@@ -91,7 +91,11 @@ if [ "$mode" = auto ]; then
 	fi
 fi
 if [ "$mode" = containers ] && [ -z "$engine" ]; then
-	sh "$root/scripts/install-tools.sh"
+	# apt prints hundreds of lines: they go to a log, kept for reading.
+	install_log=$(mktemp "${TMPDIR:-/tmp}/inproc-demo-install.XXXXXX")
+	echo "installing buildah, podman, Docker Engine and a registry with apt (a minute or two); its output: $install_log"
+	sh "$root/scripts/install-tools.sh" >"$install_log" 2>&1 ||
+		{ tail -n 40 "$install_log" >&2; die "installing the container tools failed (whole output: $install_log)"; }
 	pick_engine
 	[ -n "$engine" ] || die "no container engine: install buildah and podman, or Docker, or use --native"
 fi
@@ -220,13 +224,13 @@ cat <<NEXT
 - With faas-cli:  faas-cli template pull https://github.com/inproc-go/templates
                   faas-cli new --lang golang-middleware-inproc my-fn
                   faas-cli up -f stack.yaml
-  (until the SDK module is published, builds need its proxy: README,
-  "Where the SDK module comes from")
+  (until the SDK module is published, builds need its proxy: docs/sdk.md)
 - In the function's folder, as in any Go module:
                   cd my-fn && go test ./... && go vet ./...
 - Run your handler locally with the same watchdog:
                   scripts/local-run.sh -l golang-middleware-inproc -h ./my-fn
 - Try the limits: max_inflight=1, exec_timeout=2s, log_format=json (README:
-  Configuration), and log with watchdog.Logger(r.Context()) for call ids.
+  Configuration), and log with watchdog.Logger(r.Context()) for call ids
+  (docs/function-api.md).
 - Run every test:  scripts/test.sh
 NEXT

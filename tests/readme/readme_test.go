@@ -7,6 +7,7 @@ package readme
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -47,8 +48,9 @@ var checks = map[string]check{
 	"faas-cli build -f stack.yaml --build-arg GOFLAGS=-mod=vendor --build-arg GOPROXY=off":              {reproducedBy: "tests/e2e TestModules/vendored"},
 	"path/to/templates/scripts/local-run.sh -l golang-middleware-inproc -h ./hello -e exec_timeout=30s": {run: runLocal},
 	"curl -d hi 127.0.0.1:8080/": {reproducedBy: "runLocal here, with the local-run command above"},
-	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..": {run: runShell},
-	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                  {run: runServe},
+	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..":                             {run: runShell},
+	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                                              {run: runServe},
+	"export GOPROXY=http://127.0.0.1:3000,https://proxy.golang.org GONOSUMDB=github.com/inproc-go/templates": {run: runExport},
 }
 
 // pages are the Markdown files whose sh blocks are checked: the README and
@@ -209,32 +211,68 @@ func runLocal(t *testing.T, root, stack, command string) {
 // runServe starts the SDK's proxy as the README shows it and downloads the
 // pinned version's module list from it.
 func runServe(t *testing.T, root, stack, command string) {
+	stop, out := serve(t, root, stack, command)
+	stop()
+	if !strings.Contains(out.String(), "http://127.0.0.1:3000") {
+		t.Errorf("sdk.sh serve did not print its URL:\n%s", out.String())
+	}
+}
+
+// runExport sets GOPROXY and GONOSUMDB as the README's line does, with the
+// README's proxy serving, and downloads the pinned SDK into an empty module
+// and module cache. It needs both: the public proxy refuses the module, and
+// the public checksum database does not know it.
+func runExport(t *testing.T, root, stack, command string) {
+	stop, _ := serve(t, root, stack, "scripts/sdk.sh serve -addr 127.0.0.1:3000")
+	defer stop()
+	version := strings.TrimSpace(mustOutput(t, filepath.Join(root, "scripts", "sdk.sh"), "version"))
+	download := fmt.Sprintf("%s && cd '%s' && go mod init example.com/check && go mod download github.com/inproc-go/templates/watchdog@%s",
+		command, t.TempDir(), version)
+	cmd := shell(context.Background(), root, stack, download)
+	// What the line must set is unset first.
+	cmd.Env = append(os.Environ(), "GOMODCACHE="+t.TempDir(), "GOFLAGS=-modcacherw", "GOPROXY=off", "GONOSUMDB=", "GOPRIVATE=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", download, err, out)
+	}
+}
+
+// serve starts the SDK's proxy with command (an "sdk.sh serve -addr
+// 127.0.0.1:3000") and waits until it lists the pinned version. stop sends
+// SIGTERM and waits for it to exit.
+func serve(t *testing.T, root, stack, command string) (stop func(), out *strings.Builder) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	cmd := shell(ctx, root, stack, command)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out = &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("sdk.sh serve did not stop on SIGTERM")
+		}
+	}
+	t.Cleanup(stop)
 	version := strings.TrimSpace(mustOutput(t, filepath.Join(root, "scripts", "sdk.sh"), "version"))
-	list := waitFor(t, done, &out, command, func() (string, bool) {
+	list := waitFor(t, done, out, command, func() (string, bool) {
 		return answer(http.MethodGet, "http://127.0.0.1:3000/github.com/inproc-go/templates/watchdog/@v/list", "")
 	})
 	if strings.TrimSpace(list) != version {
 		t.Errorf("the proxy lists %q, want the pinned %s", list, version)
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("sdk.sh serve did not stop on SIGTERM")
-	}
-	if !strings.Contains(out.String(), "http://127.0.0.1:3000") {
-		t.Errorf("sdk.sh serve did not print its URL:\n%s", out.String())
-	}
+	return stop, out
 }
 
 // answer makes one call and returns its body, and whether it was a 200.
