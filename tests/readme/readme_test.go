@@ -1,7 +1,8 @@
-// Package readme keeps the commands of the README and of every page under
-// docs/ from going stale: every command line of their sh blocks is either run here, as a function author
-// would type it, or reproduced by a named test where faas-cli or a
-// registry is needed (faas-cli can't be installed here).
+// Package readme keeps the commands of the README, CONTRIBUTING.md and every
+// page under docs/ from going stale: every command line of their sh blocks is
+// either run here, as a function author or contributor would type it, or
+// reproduced by a named test where faas-cli, a registry, root or a long run
+// is needed (faas-cli can't be installed here).
 package readme
 
 import (
@@ -51,17 +52,33 @@ var checks = map[string]check{
 	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..":                             {run: runShell},
 	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                                              {run: runServe},
 	"export GOPROXY=http://127.0.0.1:3000,https://proxy.golang.org GONOSUMDB=github.com/inproc-go/templates": {run: runExport},
+
+	// CONTRIBUTING.md
+	"scripts/test.sh --unit":                                                                      {reproducedBy: ".github/workflows/test.yml, its unit job"},
+	"cd watchdog && go test -race -count=1 ./...":                                                 {reproducedBy: "scripts/test.sh, its unit-test step (the same line)"},
+	"cd watchdog && go test -race -count=1 -run TestConfigTable .":                                {run: runInRoot},
+	"cd tests && sh ../scripts/sdk.sh run -- go test -race -count=1 ./layout/":                    {reproducedBy: "scripts/test.sh, its unit-test step (cd tests && go test -race -count=1 ./..., under sdk.sh run)"},
+	"cd tests && sh ../scripts/sdk.sh run -- go test -count=1 ./readme/":                          {reproducedBy: "this package's tests, as scripts/test.sh runs them"},
+	"cd tests && E2E=1 sh ../scripts/sdk.sh run -- go test -count=1 -v -run TestFirstHour ./e2e/": {reproducedBy: "scripts/test.sh, its end-to-end step (E2E=1 go test ./e2e/, TestFirstHour among its tests)"},
+	"cd tests && go test -count=1 -run TestInstructionsPerCall ./instructions/ -update -v":        {reproducedBy: "scripts/test.sh, its unit-test step (TestInstructionsPerCall, without -update)"},
+	"cd watchdog && go test -count=1 -run '^TestChainAllocations$' .":                             {run: runInRoot},
+	"cd tests && sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost -runs 3":                 {reproducedBy: "tests/bench/cmd/callcost TestBareRows (this command with -only 1,4 and a few hundred calls)"},
+	"sh scripts/sdk.sh check":                                                                     {run: runInRoot},
+	"sh scripts/sdk.sh bump":                                                                      {reproducedBy: "scripts/sdk TestCheckThenBump"},
+	"sh scripts/sync-templates.sh":                                                                {reproducedBy: "scripts/test.sh, its pins step (sync-templates.sh --check)"},
+	"sh scripts/lint.sh":                                                                          {reproducedBy: "scripts/test.sh, its lint step"},
+	"sh scripts/lint.sh shell gofmt vet":                                                          {reproducedBy: "scripts/test.sh, its lint step (every check)"},
 }
 
-// pages are the Markdown files whose sh blocks are checked: the README and
-// every page under docs/.
+// pages are the Markdown files whose sh blocks are checked: the README,
+// CONTRIBUTING.md and every page under docs/.
 func pages(t *testing.T, root string) []string {
 	t.Helper()
 	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]string{filepath.Join(root, "README.md")}, docs...)
+	return append([]string{filepath.Join(root, "README.md"), filepath.Join(root, "CONTRIBUTING.md")}, docs...)
 }
 
 // commands returns the command lines of the sh blocks of every page, in
@@ -89,7 +106,7 @@ func commands(t *testing.T, root string) []string {
 		}
 	}
 	if len(out) == 0 {
-		t.Fatal("found no command in the sh blocks of README.md and docs/")
+		t.Fatal("found no command in the sh blocks of README.md, CONTRIBUTING.md and docs/")
 	}
 	return out
 }
@@ -102,12 +119,12 @@ func TestEveryCommandIsChecked(t *testing.T) {
 	for _, c := range commands(t, root) {
 		seen[c] = true
 		if _, ok := checks[c]; !ok {
-			t.Errorf("command of README.md or docs/ without a check in tests/readme: %q", c)
+			t.Errorf("command of README.md, CONTRIBUTING.md or docs/ without a check in tests/readme: %q", c)
 		}
 	}
 	for c, ch := range checks {
 		if !seen[c] {
-			t.Errorf("check for a command that README.md and docs/ no longer have: %q", c)
+			t.Errorf("check for a command that README.md, CONTRIBUTING.md and docs/ no longer have: %q", c)
 		}
 		if ch.run == nil && ch.reproducedBy == "" {
 			t.Errorf("check for %q neither runs it nor names what reproduces it", c)
@@ -155,6 +172,15 @@ func shell(ctx context.Context, root, stack, command string) *exec.Cmd {
 
 func runShell(t *testing.T, root, stack, command string) {
 	if out, err := shell(context.Background(), root, stack, command).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, out)
+	}
+}
+
+// runInRoot runs a contributor's command from the repository's root.
+func runInRoot(t *testing.T, root, stack, command string) {
+	cmd := exec.Command("sh", "-c", command)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", command, err, out)
 	}
 }
