@@ -256,7 +256,7 @@ func runExport(t *testing.T, root, stack, command string) {
 		command, t.TempDir(), version)
 	cmd := shell(context.Background(), root, stack, download)
 	// What the line must set is unset first.
-	cmd.Env = append(os.Environ(), "GOMODCACHE="+t.TempDir(), "GOFLAGS=-modcacherw", "GOPROXY=off", "GONOSUMDB=", "GOPRIVATE=")
+	cmd.Env = append(os.Environ(), "GOMODCACHE="+t.TempDir(), "GOFLAGS=-modcacherw", "GOPROXY=off", "GONOSUMDB=", "GOPRIVATE=", "GOSUMDB=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", download, err, out)
 	}
