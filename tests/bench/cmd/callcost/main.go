@@ -266,7 +266,9 @@ func measure(work, bin string, v variant, sh callshape.Shape, l load) (result, e
 	args := []string{"--tool=callgrind", "--callgrind-out-file=" + out, bin}
 	// cpu.rdtscp=off: the runtime reads the clock with RDTSCP when a thread
 	// sleeps on a contended lock, an instruction valgrind 3.19 does not know
-	// (SIGILL); without it the runtime reads the same clock with RDTSC.
+	// (SIGILL); without it the runtime reads the same clock with RDTSC. The
+	// copy of golang.org/x/sys/cpu inside the standard library prints that
+	// it does not know the option, once, at start: harmless.
 	env := append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1,gctrace=1,cpu.rdtscp=off")
 	if v.build == "echo" {
 		args = append(args, append([]string{"-listen", addr}, v.args...)...)
