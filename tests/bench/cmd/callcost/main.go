@@ -15,9 +15,8 @@
 // sends them, to a handler that then sets Content-Type.
 //
 // Each variant runs under callgrind with GOMAXPROCS=1; callcost makes -warmup
-// calls over -conns keep-alive connections (12-byte POST bodies, as the
-// benchmark's wrk script sends), zeroes the counts (callgrind_control -z),
-// makes -calls calls, dumps (-d) and divides. The garbage collector runs as in
+// calls over -conns keep-alive connections (12-byte POST bodies), zeroes
+// the counts (callgrind_control -z), makes -calls calls, dumps (-d) and divides. The garbage collector runs as in
 // production, so runs differ by a little: -runs rounds run every variant once
 // in each shape, and the median is printed with the spread (highest less
 // lowest).
