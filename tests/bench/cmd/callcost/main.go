@@ -16,10 +16,10 @@
 //
 // Each variant runs under callgrind with GOMAXPROCS=1; callcost makes -warmup
 // calls over -conns keep-alive connections (12-byte POST bodies), zeroes
-// the counts (callgrind_control -z), makes -calls calls, dumps (-d) and divides. The garbage collector runs as in
-// production, so runs differ by a little: -runs rounds run every variant once
-// in each shape, and the median is printed with the spread (highest less
-// lowest).
+// the counts (callgrind_control -z), makes -calls calls, dumps (-d) and
+// divides. The garbage collector runs as in production, so runs differ by a
+// little: -runs rounds run every variant once in each shape, and the median
+// is printed with the spread (highest less lowest).
 //
 // The templates are built from this repository with the benchmark's echo
 // handler (tests/bench/testdata), so the SDK module must be reachable: run it
