@@ -29,10 +29,12 @@ type Variant struct {
 	Image    string   // tag, set when built
 }
 
-// The bare server comes first: every ratio is to it.
+// The bare server comes first and the floor second, each built before an
+// image that needs it: every ratio is to them (bareKey, floorKey).
 func variants() []*Variant {
 	return []*Variant{
-		{Key: "bare", Label: "bare net/http", Binaries: []string{"/home/app/handler"}},
+		{Key: bareKey, Label: "bare net/http", Binaries: []string{"/home/app/handler"}},
+		{Key: floorKey, Label: "the contract's floor", Binaries: []string{"/home/app/handler"}},
 		{Key: "middleware", Label: "golang-middleware-inproc", Template: "golang-middleware-inproc",
 			Binaries: []string{"/home/app/handler"}},
 		{Key: "http", Label: "golang-http-inproc", Template: "golang-http-inproc",
@@ -85,7 +87,8 @@ func buildTemplate(ctx context.Context, repo, work string, v *Variant, buildArgs
 }
 
 // buildOwn lays out cmd/echo and cmd/proxy as module "bench" and builds
-// images/KEY.Dockerfile over it.
+// images/KEY.Dockerfile over it. The floor's Dockerfile starts from the bare
+// image (built first) and only sets its command.
 func buildOwn(ctx context.Context, work string, v *Variant, buildArgs []string) error {
 	dir := filepath.Join(work, "context-"+v.Key)
 	for _, d := range []string{"echo", "proxy"} {

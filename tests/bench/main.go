@@ -1,7 +1,10 @@
-// Command bench measures the in-process templates against bare net/http and
-// against a two-process, of-watchdog-like baseline, on images built from the
-// templates' own Dockerfiles with the same echo handler. It writes a markdown
-// report and an SVG chart of every figure as a ratio to bare net/http.
+// Command bench measures the in-process templates against bare net/http, the
+// contract's floor (bare net/http plus only what the function contract makes
+// every template do per call) and a two-process, of-watchdog-like baseline,
+// on images built from the templates' own Dockerfiles with the same echo
+// handler, in two call shapes (tests/internal/callshape). It writes a
+// markdown report, with every figure as a ratio to bare and to the floor,
+// and an SVG chart of the ratios to bare.
 //
 // Run it through scripts/bench.sh, which installs what is missing and builds
 // the local Go builder image first; see docs/benchmark.md for the method.
@@ -23,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/inproc-go/templates/tests/internal/callshape"
 )
 
 // Options are the command line.
@@ -31,8 +36,9 @@ type Options struct {
 	Duration     time.Duration // per measured point
 	Warmup       time.Duration // before each measured point
 	Conns        []int
-	Starts       int           // start-to-healthy samples per variant and round
-	Settle       time.Duration // quiet time before a memory reading
+	Shapes       []callshape.Shape // the kinds of call measured at each connection count
+	Starts       int               // start-to-healthy samples per variant and round
+	Settle       time.Duration     // quiet time before a memory reading
 	Smoke        bool
 	Out          string
 	Repo         string
@@ -51,14 +57,15 @@ type Options struct {
 
 const usageText = `Usage: bench [flags]
 
-Builds four images (bare net/http, golang-middleware-inproc,
-golang-http-inproc, a two-process reverse-proxy baseline), all echoing the
-request body, and measures binary and image size, memory idle and after
-load, thread wakeups while idle, time from "podman run" to the first
-/_/health 200, and wrk throughput and p50/p99 latency at each connection
-count. Rounds interleave the variants (order rotated each round); every
-figure is also given as a ratio to bare net/http in the same round, and the
-report shows medians.
+Builds five images (bare net/http, the contract's floor,
+golang-middleware-inproc, golang-http-inproc, a two-process reverse-proxy
+baseline), all echoing the request body, and measures binary and image
+size, memory idle and after load, thread wakeups while idle, time from
+"podman run" to the first /_/health 200, and wrk throughput, p50/p99
+latency and CPU per call at each connection count and call shape. Rounds
+interleave the variants (order rotated each round); every figure is also
+given as a ratio to bare net/http and to the floor in the same round, and
+the report shows medians.
 
 Writes benchmark.md and benchmark.svg to -out (default: the repository's
 docs/; with -smoke: a new temp dir). Needs root, podman, buildah, wrk,
@@ -68,21 +75,20 @@ Flags:
 `
 
 func parseFlags(args []string, output io.Writer) (Options, error) {
-	o := Options{}
+	o := Options{Duration: 5 * time.Second, Warmup: 2 * time.Second, QuietWait: 30 * time.Second}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(output)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageText)
-		fs.PrintDefaults()
-	}
-	conns := "1,16,64"
+	// Errors are returned, not printed with the whole usage text; -h prints it.
+	fs.SetOutput(io.Discard)
+	conns, shapes := "1,16,64", "plain,gateway"
 	fs.IntVar(&o.Rounds, "rounds", 5, "rounds; every variant is measured once per round")
-	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "wrk duration of each measured point (whole seconds)")
-	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "wrk warm-up before each measured point (whole seconds, 0 = none)")
+	fs.Var((*seconds)(&o.Duration), "duration", "wrk duration of each measured point, in whole seconds (5 or 5s)")
+	fs.Var((*seconds)(&o.Warmup), "warmup", "wrk warm-up before each measured point, in whole seconds (0 = none)")
 	fs.StringVar(&conns, "conns", conns, "comma-separated concurrent keep-alive connection counts")
+	fs.StringVar(&shapes, "shapes", shapes, "comma-separated call shapes measured at each connection count:\nplain, gateway (the OpenFaaS gateway's request headers; see tests/internal/callshape)")
 	fs.IntVar(&o.Starts, "starts", 3, "start-to-healthy samples per variant and round (median taken)")
 	fs.DurationVar(&o.Settle, "settle", 2*time.Second, "quiet time before each memory reading")
 	fs.BoolVar(&o.Smoke, "smoke", false, "quick check: 1 round, 1s points, 1 and 16 connections, output to a temp dir;\nfails unless every figure was produced")
+	check := fs.Bool("check", false, "check the flags and exit (scripts/bench.sh does so before installing anything)")
 	fs.StringVar(&o.Out, "out", "", "output directory (default: REPO/docs, or a temp dir with -smoke)")
 	fs.StringVar(&o.Repo, "repo", "", "repository root (default: found above the working directory)")
 	fs.StringVar(&o.GoImage, "go-image", "localhost/inproc-go/golang:local", "GO_IMAGE build arg: the builder image (scripts/builder-image.sh makes it)")
@@ -90,9 +96,14 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 	fs.StringVar(&o.ClientCPU, "client-cpu", "1", "CPU wrk is pinned to (taskset -c)")
 	fs.StringVar(&o.ShipperCPU, "shipper-cpu", "server", "where the log shipper (conmon) runs: server (the server's CPU, as on a node),\nclient (wrk's CPU, which hides its share) or unpinned")
 	fs.StringVar(&o.KeepBinaries, "keep-binaries", "", "copy every variant's binaries into this directory")
-	fs.DurationVar(&o.QuietWait, "quiet-wait", 30*time.Second, "before each point, wait up to this long for the machine to be quiet (0 = don't)")
+	fs.Var((*seconds)(&o.QuietWait), "quiet-wait", "before each point, wait up to this many whole seconds for the machine to be quiet (0 = don't)")
 	fs.Float64Var(&o.QuietPressure, "quiet-pressure", 5, "quiet means CPU pressure (PSI some, over 1s) below this percent")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(output)
+			fmt.Fprint(output, usageText)
+			fs.PrintDefaults()
+		}
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -127,13 +138,14 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 	if o.Conns, err = parseConns(conns); err != nil {
 		return o, err
 	}
+	if o.Shapes, err = callshape.Parse(shapes); err != nil {
+		return o, fmt.Errorf("-shapes: %w", err)
+	}
 	switch {
 	case o.Rounds < 1:
 		return o, fmt.Errorf("-rounds %d: want 1 or more", o.Rounds)
-	case o.Duration < time.Second || o.Duration%time.Second != 0:
-		return o, fmt.Errorf("-duration %s: want whole seconds, at least 1s (wrk's unit)", o.Duration)
-	case o.Warmup < 0 || o.Warmup%time.Second != 0:
-		return o, fmt.Errorf("-warmup %s: want whole seconds, or 0", o.Warmup)
+	case o.Duration < time.Second:
+		return o, fmt.Errorf("-duration %s: want at least 1 second", o.Duration)
 	case o.Starts < 1:
 		return o, fmt.Errorf("-starts %d: want 1 or more", o.Starts)
 	case o.Settle < 0:
@@ -149,7 +161,30 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 	if o.Command == "" {
 		o.Command = "go run ./bench " + strings.Join(args, " ")
 	}
+	if *check {
+		return o, errChecked
+	}
 	return o, nil
+}
+
+// errChecked is parseFlags' answer to -check when every flag is good.
+var errChecked = errors.New("flags checked")
+
+// seconds is a flag of whole seconds, wrk's unit: "5", "5s" or "1m".
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if n, nerr := strconv.Atoi(v); nerr == nil {
+		d, err = time.Duration(n)*time.Second, nil
+	}
+	if err != nil || d < 0 || d%time.Second != 0 {
+		return fmt.Errorf("want whole seconds, e.g. 5 or 5s")
+	}
+	*s = seconds(d)
+	return nil
 }
 
 func parseConns(s string) ([]int, error) {
@@ -169,12 +204,12 @@ func parseConns(s string) ([]int, error) {
 }
 
 func main() {
-	o, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	o, err := parseFlags(os.Args[1:], os.Stdout)
+	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errChecked) {
 		os.Exit(0)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
+		fmt.Fprintf(os.Stderr, "bench: %v\nRun with -h for usage.\n", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -264,23 +299,26 @@ func run(ctx context.Context, o Options, cs *containers) error {
 	}
 
 	body := requestBody()
-	script := filepath.Join(work, "post.lua")
-	if err := os.WriteFile(script, []byte(wrkScript(body)), 0o644); err != nil {
-		return err
+	scripts := map[string]string{}
+	for _, sh := range o.Shapes {
+		scripts[sh.Name] = filepath.Join(work, sh.Name+".lua")
+		if err := os.WriteFile(scripts[sh.Name], []byte(wrkScript(body, sh)), 0o644); err != nil {
+			return err
+		}
 	}
 
-	perPoint := o.Duration + o.Warmup
+	n := len(points(o))
 	estimate := time.Duration(o.Rounds*len(res.Variants)) *
-		(time.Duration(len(o.Conns))*perPoint + 2*o.Settle + time.Duration(o.Starts)*2*time.Second)
+		(time.Duration(n)*(o.Duration+o.Warmup) + 2*o.Settle + time.Duration(o.Starts)*2*time.Second)
 	logf("%d rounds x %d variants, %d points each (%s warm-up + %s); about %s",
-		o.Rounds, len(res.Variants), len(o.Conns), o.Warmup, o.Duration, estimate.Round(time.Second))
+		o.Rounds, len(res.Variants), n, o.Warmup, o.Duration, estimate.Round(time.Second))
 
 	for r := 0; r < o.Rounds; r++ {
 		round := Round{Figures: map[string]map[string]float64{}}
 		for i := range res.Variants {
 			v := res.Variants[(i+r)%len(res.Variants)]
 			round.Order = append(round.Order, v.Key)
-			figs, err := measureVariant(ctx, o, cs, v, r, script, body)
+			figs, err := measureVariant(ctx, o, cs, v, r, scripts, body)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, v.Key, err)
 			}
@@ -349,8 +387,9 @@ func preflight(ctx context.Context, o *Options) error {
 }
 
 // measureVariant is one variant's share of a round: start (Starts times),
-// idle memory, an echo check, wrk at each connection count, memory after load.
-func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, round int, script, body string) (map[string]float64, error) {
+// idle memory, an echo check, wrk at each connection count in each call
+// shape (scripts holds wrk's script for each), memory after load.
+func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, round int, scripts map[string]string, body string) (map[string]float64, error) {
 	figs := map[string]float64{}
 	var starts []float64
 	var running *Running
@@ -398,65 +437,9 @@ func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, 
 		return nil, err
 	}
 
-	for _, c := range o.Conns {
-		if o.Warmup > 0 {
-			if _, out, err := runWrk(ctx, o.ClientCPU, c, o.Warmup, script, running.URL); err != nil {
-				return nil, fmt.Errorf("warm-up at %d connections: %w\n%s", c, err, out)
-			}
-		}
-		waited, quiet, err := waitQuiet(ctx, o.QuietWait, o.QuietPressure)
-		if err != nil {
+	for _, p := range points(o) {
+		if err := measurePoint(ctx, o, v, pid, conmon, p, scripts[p.shape.Name], running.URL, figs); err != nil {
 			return nil, err
-		}
-		figs[fmt.Sprintf("quietwait_%d", c)] = waited.Seconds()
-		if !quiet {
-			figs[fmt.Sprintf("notquiet_%d", c)] = 1
-			logf("%s at %d connections: the machine was not quiet within %s; measuring anyway", v.Key, c, o.QuietWait)
-		}
-		tree, err := processTree("/proc", pid)
-		if err != nil {
-			return nil, err
-		}
-		cpu0, err := cpuTicks(tree)
-		if err != nil {
-			return nil, err
-		}
-		log0, err := cpuTicks([]int{conmon})
-		if err != nil {
-			return nil, err
-		}
-		psi0, psiOK := cpuPressure()
-		t0 := time.Now()
-		l, out, err := runWrk(ctx, o.ClientCPU, c, o.Duration, script, running.URL)
-		if err != nil {
-			return nil, fmt.Errorf("wrk at %d connections: %w\n%s", c, err, out)
-		}
-		wall := time.Since(t0)
-		psi1, _ := cpuPressure()
-		cpu1, err := cpuTicks(tree)
-		if err != nil {
-			return nil, err
-		}
-		log1, err := cpuTicks([]int{conmon})
-		if err != nil {
-			return nil, err
-		}
-		if l.Requests == 0 || l.Non2xx > 0 {
-			return nil, fmt.Errorf("wrk at %d connections: %d requests, %d not 2xx: the variant is broken\n%s", c, l.Requests, l.Non2xx, out)
-		}
-		if l.Errors > 0 {
-			logf("%s at %d connections: %d socket errors (kept; see wrk output)\n%s", v.Key, c, l.Errors, out)
-		}
-		figs[fmt.Sprintf("rps_%d", c)] = l.RPS
-		figs[fmt.Sprintf("p50_%d", c)] = l.P50 * 1000
-		figs[fmt.Sprintf("p99_%d", c)] = l.P99 * 1000
-		figs[fmt.Sprintf("errors_%d", c)] = float64(l.Errors)
-		// CPU per call, in microseconds; the whole run's CPU over wrk's count.
-		figs[fmt.Sprintf("cpu_%d", c)] = (cpu1 - cpu0) / userHZ * 1e6 / float64(l.Requests)
-		figs[fmt.Sprintf("logcpu_%d", c)] = (log1 - log0) / userHZ * 1e6 / float64(l.Requests)
-		figs[fmt.Sprintf("nodecpu_%d", c)] = figs[fmt.Sprintf("cpu_%d", c)] + figs[fmt.Sprintf("logcpu_%d", c)]
-		if psiOK {
-			figs[fmt.Sprintf("psi_%d", c)] = (psi1 - psi0) / float64(wall.Microseconds()) * 100
 		}
 	}
 
@@ -489,14 +472,111 @@ func measureVariant(ctx context.Context, o Options, cs *containers, v *Variant, 
 	}
 	putMemory(figs, "load", loaded)
 	logf("round %d %-10s start %6.0f ms, idle RssAnon %5.2f MiB, load RssAnon %5.2f MiB, %s",
-		round+1, v.Key, figs["start"], idle.RssAnon/(1<<20), loaded.RssAnon/(1<<20), rpsSummary(figs, o.Conns))
+		round+1, v.Key, figs["start"], idle.RssAnon/(1<<20), loaded.RssAnon/(1<<20), rpsSummary(figs, o))
 	return figs, nil
 }
 
-func rpsSummary(figs map[string]float64, conns []int) string {
+// measurePoint runs wrk at one point, after its warm-up and a wait for a
+// quiet machine, and puts the point's figures into figs.
+func measurePoint(ctx context.Context, o Options, v *Variant, pid, conmon int, p point, script, url string, figs map[string]float64) error {
+	c := p.conns
+	if o.Warmup > 0 {
+		if _, out, err := runWrk(ctx, o.ClientCPU, c, o.Warmup, script, url); err != nil {
+			return fmt.Errorf("warm-up at %s: %w\n%s", p, err, out)
+		}
+	}
+	waited, quiet, err := waitQuiet(ctx, o.QuietWait, o.QuietPressure)
+	if err != nil {
+		return err
+	}
+	figs[p.key("quietwait")] = waited.Seconds()
+	if !quiet {
+		figs[p.key("notquiet")] = 1
+		logf("%s at %s: the machine was not quiet within %s; measuring anyway", v.Key, p, o.QuietWait)
+	}
+	tree, err := processTree("/proc", pid)
+	if err != nil {
+		return err
+	}
+	cpu0, err := cpuTicks(tree)
+	if err != nil {
+		return err
+	}
+	log0, err := cpuTicks([]int{conmon})
+	if err != nil {
+		return err
+	}
+	psi0, psiOK := cpuPressure()
+	t0 := time.Now()
+	l, out, err := runWrk(ctx, o.ClientCPU, c, o.Duration, script, url)
+	if err != nil {
+		return fmt.Errorf("wrk at %s: %w\n%s", p, err, out)
+	}
+	wall := time.Since(t0)
+	psi1, _ := cpuPressure()
+	cpu1, err := cpuTicks(tree)
+	if err != nil {
+		return err
+	}
+	log1, err := cpuTicks([]int{conmon})
+	if err != nil {
+		return err
+	}
+	if l.Requests == 0 || l.Non2xx > 0 {
+		return fmt.Errorf("wrk at %s: %d requests, %d not 2xx: the variant is broken\n%s", p, l.Requests, l.Non2xx, out)
+	}
+	if l.Errors > 0 {
+		logf("%s at %s: %d socket errors (kept; see wrk output)\n%s", v.Key, p, l.Errors, out)
+	}
+	figs[p.key("rps")] = l.RPS
+	figs[p.key("p50")] = l.P50 * 1000
+	figs[p.key("p99")] = l.P99 * 1000
+	figs[p.key("errors")] = float64(l.Errors)
+	// CPU per call, in microseconds; the whole run's CPU over wrk's count.
+	figs[p.key("cpu")] = (cpu1 - cpu0) / userHZ * 1e6 / float64(l.Requests)
+	figs[p.key("logcpu")] = (log1 - log0) / userHZ * 1e6 / float64(l.Requests)
+	figs[p.key("nodecpu")] = figs[p.key("cpu")] + figs[p.key("logcpu")]
+	if psiOK {
+		figs[p.key("psi")] = (psi1 - psi0) / float64(wall.Microseconds()) * 100
+	}
+	return nil
+}
+
+// A point is one load: a connection count and a call shape.
+type point struct {
+	conns int
+	shape callshape.Shape
+}
+
+// points lists o's points, connection counts outermost.
+func points(o Options) []point {
+	var ps []point
+	for _, c := range o.Conns {
+		for _, sh := range o.Shapes {
+			ps = append(ps, point{c, sh})
+		}
+	}
+	return ps
+}
+
+// key names figure base at p: "rps_16" for plain calls, "rps_16_gateway"
+// for another shape.
+func (p point) key(base string) string {
+	k := fmt.Sprintf("%s_%d", base, p.conns)
+	if p.shape.Name != callshape.Plain.Name {
+		k += "_" + p.shape.Name
+	}
+	return k
+}
+
+func (p point) String() string {
+	return fmt.Sprintf("%d connections, %s", p.conns, p.shape.Label)
+}
+
+func rpsSummary(figs map[string]float64, o Options) string {
 	var parts []string
-	for _, c := range conns {
-		parts = append(parts, fmt.Sprintf("c%d %.0f rps p99 %.2f ms", c, figs[fmt.Sprintf("rps_%d", c)], figs[fmt.Sprintf("p99_%d", c)]))
+	for _, p := range points(o) {
+		parts = append(parts, fmt.Sprintf("c%d %s %.0f rps p99 %.2f ms", p.conns, p.shape.Name, figs[p.key("rps")], figs[p.key("p99")]))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -551,7 +631,7 @@ func missingFigures(res *Result) []string {
 	var missing []string
 	for ri, r := range res.Rounds {
 		for _, v := range res.Variants {
-			for _, m := range metrics(res.Options.Conns) {
+			for _, m := range metrics(res.Options) {
 				x, ok := r.Figures[v.Key][m.Key]
 				if !ok || x < 0 || (x == 0 && !m.NoRatio) || math.IsNaN(x) || math.IsInf(x, 0) {
 					missing = append(missing, fmt.Sprintf("round %d %s %s", ri+1, v.Key, m.Key))

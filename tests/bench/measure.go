@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inproc-go/templates/tests/internal/callshape"
 	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
@@ -94,10 +95,11 @@ func startContainer(ctx context.Context, cs *containers, v *Variant, name, serve
 	}
 }
 
-// checkEcho makes one call and checks the variant echoes the body, so every
-// variant is known to do the same work before it is measured.
+// checkEcho makes one call and checks the variant echoes the body and the
+// request's Content-Type, so every variant is known to do the same work
+// before it is measured.
 func checkEcho(r *Running, body string) error {
-	res, err := probeClient.Post(r.URL+"/", "text/plain", strings.NewReader(body))
+	res, err := probeClient.Post(r.URL+"/", callshape.ContentType, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -106,8 +108,9 @@ func checkEcho(r *Running, body string) error {
 	if err != nil {
 		return err
 	}
-	if res.StatusCode != http.StatusOK || string(got) != body {
-		return fmt.Errorf("%s: POST / answered %d %q, want 200 and the body back", r.Name, res.StatusCode, truncate(string(got), 80))
+	if ct := res.Header.Get("Content-Type"); res.StatusCode != http.StatusOK || string(got) != body || ct != callshape.ContentType {
+		return fmt.Errorf("%s: POST / answered %d, Content-Type %q, %q; want 200 and the body back with its Content-Type %q",
+			r.Name, res.StatusCode, ct, truncate(string(got), 80), callshape.ContentType)
 	}
 	return nil
 }
@@ -480,10 +483,15 @@ func parseWrk(out string) (Load, error) {
 	return l, nil
 }
 
-// wrkScript is the Lua script that makes wrk POST body on every request;
-// with no per-request Lua functions wrk keeps its fast path.
-func wrkScript(body string) string {
-	return fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"text/plain\"\n", body)
+// wrkScript is the Lua script that makes wrk POST body on every request,
+// with the headers of call shape sh (wrk sends Host and Content-Length
+// itself); with no per-request Lua functions wrk keeps its fast path.
+func wrkScript(body string, sh callshape.Shape) string {
+	s := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\n", body)
+	for _, kv := range sh.Header {
+		s += fmt.Sprintf("wrk.headers[%q] = %q\n", kv[0], kv[1])
+	}
+	return s
 }
 
 // requestBody is the same 128 bytes for every variant.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/inproc-go/templates/tests/internal/callshape"
 )
 
 // Metric is one figure of the report.
@@ -23,7 +25,7 @@ type Metric struct {
 	NoRatio bool
 }
 
-func metrics(conns []int) []Metric {
+func metrics(o Options) []Metric {
 	ms := []Metric{
 		{Key: "binary", Label: "static binary size", Unit: "bytes", Chart: "binary"},
 		{Key: "image", Label: "image size", Unit: "bytes", Chart: "image"},
@@ -39,18 +41,30 @@ func metrics(conns []int) []Metric {
 		{Key: "load_vmhwm", Label: "after load: VmHWM", Unit: "bytes", Chart: "load VmHWM"},
 		{Key: "idle_wakeups", Label: "idle after load: thread wakeups per second", Unit: "/s", NoRatio: true},
 	}
-	for i, c := range conns {
-		cpuChart := ""
-		if i == len(conns)-1 {
-			cpuChart = fmt.Sprintf("CPU/call c%d", c)
+	// The chart shows the plain shape's throughput and p99 at every
+	// connection count and the CPU per call at the highest, in every shape.
+	last := o.Conns[len(o.Conns)-1]
+	for _, p := range points(o) {
+		at := fmt.Sprintf("%d conn", p.conns)
+		chartAt := fmt.Sprintf("c%d", p.conns)
+		if p.shape.Name != callshape.Plain.Name {
+			at += ", " + p.shape.Name
+			chartAt += " " + p.shape.Name
 		}
+		chart := func(name string, on bool) string {
+			if !on {
+				return ""
+			}
+			return name + " " + chartAt
+		}
+		plain := p.shape.Name == callshape.Plain.Name
 		ms = append(ms,
-			Metric{Key: fmt.Sprintf("rps_%d", c), Label: fmt.Sprintf("throughput, %d conn", c), Unit: "rps", Higher: true, Chart: fmt.Sprintf("rps c%d", c)},
-			Metric{Key: fmt.Sprintf("p50_%d", c), Label: fmt.Sprintf("p50 latency, %d conn", c), Unit: "ms"},
-			Metric{Key: fmt.Sprintf("p99_%d", c), Label: fmt.Sprintf("p99 latency, %d conn", c), Unit: "ms", Chart: fmt.Sprintf("p99 c%d", c)},
-			Metric{Key: fmt.Sprintf("cpu_%d", c), Label: fmt.Sprintf("container CPU per call, %d conn", c), Unit: "us", Chart: cpuChart},
-			Metric{Key: fmt.Sprintf("logcpu_%d", c), Label: fmt.Sprintf("conmon (log shipping) CPU per call, %d conn", c), Unit: "us", NoRatio: true},
-			Metric{Key: fmt.Sprintf("nodecpu_%d", c), Label: fmt.Sprintf("container + conmon CPU per call, %d conn", c), Unit: "us"},
+			Metric{Key: p.key("rps"), Label: "throughput, " + at, Unit: "rps", Higher: true, Chart: chart("rps", plain)},
+			Metric{Key: p.key("p50"), Label: "p50 latency, " + at, Unit: "ms"},
+			Metric{Key: p.key("p99"), Label: "p99 latency, " + at, Unit: "ms", Chart: chart("p99", plain)},
+			Metric{Key: p.key("cpu"), Label: "container CPU per call, " + at, Unit: "us", Chart: chart("CPU/call", p.conns == last)},
+			Metric{Key: p.key("logcpu"), Label: "conmon (log shipping) CPU per call, " + at, Unit: "us", NoRatio: true},
+			Metric{Key: p.key("nodecpu"), Label: "container + conmon CPU per call, " + at, Unit: "us"},
 		)
 	}
 	return ms
@@ -58,36 +72,44 @@ func metrics(conns []int) []Metric {
 
 // Stat is one figure of one variant over all rounds.
 type Stat struct {
-	Median   float64   // median of the values
-	Ratio    float64   // median of the per-round ratios to bare
-	Ratios   []float64 // per round
-	Min, Max float64   // of the ratios
+	Median float64 // median of the values
+	// Ratio is the median of the per-round ratios to each base variant
+	// (bareKey, floorKey); NaN where there is none.
+	Ratio map[string]float64
 }
 
 // Report is the summary: variant key -> metric key -> Stat.
 type Report map[string]map[string]Stat
 
-const bareKey = "bare"
+// The variants every figure is a ratio to: bare net/http, and the
+// contract's floor, bare plus what the contract makes every template do per
+// call.
+const bareKey, floorKey = "bare", "floor"
+
+var bases = []string{bareKey, floorKey}
 
 func summarize(res *Result) Report {
 	rep := Report{}
 	for _, v := range res.Variants {
 		rep[v.Key] = map[string]Stat{}
-		for _, m := range metrics(res.Options.Conns) {
-			var vals, ratios []float64
+		for _, m := range metrics(res.Options) {
+			var vals []float64
+			ratios := map[string][]float64{}
 			for _, r := range res.Rounds {
 				x, ok := r.Figures[v.Key][m.Key]
 				if !ok {
 					continue
 				}
 				vals = append(vals, x)
-				if b := r.Figures[bareKey][m.Key]; b > 0 && !m.NoRatio {
-					ratios = append(ratios, x/b)
+				for _, base := range bases {
+					if b := r.Figures[base][m.Key]; b > 0 && !m.NoRatio {
+						ratios[base] = append(ratios[base], x/b)
+					}
 				}
 			}
-			s := Stat{Median: median(vals), Ratio: median(ratios), Ratios: ratios}
-			if len(ratios) > 0 {
-				s.Min, s.Max = slices.Min(ratios), slices.Max(ratios)
+			s := Stat{Median: median(vals), Ratio: map[string]float64{}}
+			for _, base := range bases {
+				s.Ratio[base] = median(ratios[base])
 			}
 			rep[v.Key][m.Key] = s
 		}
@@ -108,30 +130,38 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// Target is one goal from the issue, checked against a template's ratio.
+// Target is one goal, checked against a template's median ratio to Base.
 type Target struct {
 	Metric string
 	Label  string
+	Base   string // bareKey or floorKey
 	Limit  float64
 	AtMost bool // ratio must be <= Limit, else >= Limit
 }
 
-func targets(conns []int) []Target {
+// targets are the goals: size, memory and start against bare net/http,
+// which the contract adds nothing to; per-call CPU, throughput and p99
+// against the floor, in every call shape, since no template can serve a call
+// for less than the contract costs.
+func targets(o Options) []Target {
 	ts := []Target{
-		{"binary", "binary size ≤ 1.15×", 1.15, true},
-		{"image", "image size ≤ 1.15×", 1.15, true},
-		{"idle_rssanon", "idle RssAnon ≤ 1.15×", 1.15, true},
-		{"idle_vmrss", "idle VmRSS ≤ 1.25×", 1.25, true},
-		{"load_rssanon", "RssAnon after load ≤ 1.10×", 1.10, true},
-		{"start", "start to healthy ≤ 1.20×", 1.20, true},
+		{"binary", "binary size ≤ 1.15× bare", bareKey, 1.15, true},
+		{"image", "image size ≤ 1.15× bare", bareKey, 1.15, true},
+		{"idle_rssanon", "idle RssAnon ≤ 1.15× bare", bareKey, 1.15, true},
+		{"idle_vmrss", "idle VmRSS ≤ 1.25× bare", bareKey, 1.25, true},
+		{"load_rssanon", "RssAnon after load ≤ 1.10× bare", bareKey, 1.10, true},
+		{"start", "start to healthy ≤ 1.20× bare", bareKey, 1.20, true},
 	}
-	for _, c := range conns {
-		if c >= 16 {
-			ts = append(ts, Target{fmt.Sprintf("rps_%d", c), fmt.Sprintf("throughput at %d conn ≥ 0.90×", c), 0.90, false})
+	for _, p := range points(o) {
+		at := fmt.Sprintf("%d conn, %s", p.conns, p.shape.Name)
+		if p.conns >= 16 {
+			ts = append(ts,
+				Target{p.key("nodecpu"), "container + conmon CPU per call at " + at + " ≤ 1.10× the floor", floorKey, 1.10, true},
+				Target{p.key("rps"), "throughput at " + at + " ≥ 0.90× the floor", floorKey, 0.90, false})
 		}
-	}
-	for _, c := range conns {
-		ts = append(ts, Target{fmt.Sprintf("p99_%d", c), fmt.Sprintf("p99 at %d conn ≤ 1.20×", c), 1.20, true})
+		if p.conns == 16 {
+			ts = append(ts, Target{p.key("p99"), "p99 at " + at + " ≤ 1.20× the floor", floorKey, 1.20, true})
+		}
 	}
 	return ts
 }
@@ -151,7 +181,7 @@ func (t Target) met(ratio float64) bool {
 // for both at zero, a floor nothing can go below, such as idle wakeups).
 func notBeaten(res *Result, rep Report, key string) []string {
 	var out []string
-	for _, m := range metrics(res.Options.Conns) {
+	for _, m := range metrics(res.Options) {
 		t, b := rep[key][m.Key].Median, rep["twoproc"][m.Key].Median
 		better := t < b || (t == 0 && b == 0)
 		if m.Higher {
@@ -178,8 +208,8 @@ func templateKeys(res *Result) []string {
 func missedTargets(res *Result, rep Report) []string {
 	var out []string
 	for _, k := range templateKeys(res) {
-		for _, t := range targets(res.Options.Conns) {
-			if r := rep[k][t.Metric].Ratio; !t.met(r) {
+		for _, t := range targets(res.Options) {
+			if r := rep[k][t.Metric].Ratio[t.Base]; !t.met(r) {
 				out = append(out, fmt.Sprintf("%s: %s (%.2f×)", k, t.Label, r))
 			}
 		}
@@ -223,8 +253,24 @@ func formatRatio(r float64) string {
 	return fmt.Sprintf("%.2f×", r)
 }
 
+// ratios is a cell's bracket: the median ratios to bare and to the floor,
+// leaving out a variant's ratio to itself and bare's to the floor.
+func ratios(s Stat, key string) string {
+	var parts []string
+	for _, base := range bases {
+		if base == key || (key == bareKey && base == floorKey) || s.Ratio == nil {
+			continue
+		}
+		parts = append(parts, formatRatio(s.Ratio[base])+" "+base)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
 // renderSummaryTable is the main table: one row per figure, one column per
-// variant, each cell the median and the median ratio to bare.
+// variant, each cell the median and the median ratios to bare and the floor.
 func renderSummaryTable(res *Result, rep Report) string {
 	var b strings.Builder
 	b.WriteString("| figure |")
@@ -236,15 +282,14 @@ func renderSummaryTable(res *Result, rep Report) string {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, m := range metrics(res.Options.Conns) {
+	for _, m := range metrics(res.Options) {
 		fmt.Fprintf(&b, "| %s |", m.Label)
 		for _, v := range res.Variants {
 			s := rep[v.Key][m.Key]
-			if v.Key == bareKey || m.NoRatio {
-				fmt.Fprintf(&b, " %s |", formatValue(m, s.Median))
-			} else {
-				fmt.Fprintf(&b, " %s (%s) |", formatValue(m, s.Median), formatRatio(s.Ratio))
+			if m.NoRatio {
+				s.Ratio = nil
 			}
+			fmt.Fprintf(&b, " %s%s |", formatValue(m, s.Median), ratios(s, v.Key))
 		}
 		b.WriteString("\n")
 	}
@@ -254,7 +299,7 @@ func renderSummaryTable(res *Result, rep Report) string {
 func renderTargets(res *Result, rep Report) string {
 	var b strings.Builder
 	keys := templateKeys(res)
-	b.WriteString("| target (ratio to bare net/http) |")
+	b.WriteString("| target (median of the per-round ratios) |")
 	for _, k := range keys {
 		fmt.Fprintf(&b, " %s |", labelOf(res, k))
 	}
@@ -269,13 +314,13 @@ func renderTargets(res *Result, rep Report) string {
 		}
 		return "**missed**"
 	}
-	for _, t := range targets(res.Options.Conns) {
+	for _, t := range targets(res.Options) {
 		fmt.Fprintf(&b, "| %s |", t.Label)
 		for _, k := range keys {
-			r := rep[k][t.Metric].Ratio
+			r := rep[k][t.Metric].Ratio[t.Base]
 			fmt.Fprintf(&b, " %s %s |", formatRatio(r), mark(t.met(r)))
 		}
-		fmt.Fprintf(&b, " %s |\n", formatRatio(rep["twoproc"][t.Metric].Ratio))
+		fmt.Fprintf(&b, " %s |\n", formatRatio(rep["twoproc"][t.Metric].Ratio[t.Base]))
 	}
 	b.WriteString("| two-process baseline beaten on every figure |")
 	for _, k := range keys {
@@ -312,7 +357,7 @@ func renderRounds(res *Result) string {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, m := range metrics(res.Options.Conns) {
+	for _, m := range metrics(res.Options) {
 		for _, v := range res.Variants {
 			fmt.Fprintf(&b, "| %s | %s |", m.Label, v.Key)
 			for _, r := range res.Rounds {
@@ -320,11 +365,17 @@ func renderRounds(res *Result) string {
 				if !ok {
 					x = math.NaN()
 				}
-				cell := formatValue(m, x)
-				if b0 := r.Figures[bareKey][m.Key]; v.Key != bareKey && b0 > 0 && !m.NoRatio {
-					cell += " (" + formatRatio(x/b0) + ")"
+				s := Stat{Ratio: map[string]float64{}}
+				for _, base := range bases {
+					s.Ratio[base] = math.NaN()
+					if b0 := r.Figures[base][m.Key]; b0 > 0 {
+						s.Ratio[base] = x / b0
+					}
 				}
-				fmt.Fprintf(&b, " %s |", cell)
+				if m.NoRatio {
+					s.Ratio = nil
+				}
+				fmt.Fprintf(&b, " %s%s |", formatValue(m, x), ratios(s, v.Key))
 			}
 			b.WriteString("\n")
 		}
@@ -353,11 +404,11 @@ func renderMarkdown(res *Result, rep Report) string {
 
 	b.WriteString("![Ratios to bare net/http](benchmark.svg)\n\n")
 	b.WriteString("## Results\n\n")
-	fmt.Fprintf(&b, "Median over %d round(s); in brackets the median of the per-round ratios to bare net/http (lower is better, except throughput). ", len(res.Rounds))
+	fmt.Fprintf(&b, "Median over %d round(s); in brackets the medians of the per-round ratios to bare net/http and to the contract's floor (lower is better, except throughput). ", len(res.Rounds))
 	b.WriteString("Memory is summed over the container's processes (two for the two-process baseline). MiB = 2^20 bytes.\n\n")
 	b.WriteString(renderSummaryTable(res, rep))
 	b.WriteString("\n## Targets\n\n")
-	b.WriteString("Reported, not asserted. A template meets a target when the median of its per-round ratios to bare net/http does.\n\n")
+	b.WriteString("Reported, not asserted. A template meets a target when the median of its per-round ratios to the target's base (bare net/http, or the contract's floor) does.\n\n")
 	b.WriteString(renderTargets(res, rep))
 	if missed := missedTargets(res, rep); len(missed) > 0 {
 		b.WriteString("\nMissed:\n\n")
@@ -369,19 +420,21 @@ func renderMarkdown(res *Result, rep Report) string {
 	}
 
 	b.WriteString("\n## What is measured\n\n")
-	b.WriteString(`Four images, each answering every POST with its body (128 bytes), built on this machine with the same builder image (` + "`" + o.GoImage + "`" + `), ` + "`CGO_ENABLED=0`" + ` and ` + "`-trimpath -ldflags \"-s -w\"`" + `:
+	b.WriteString(`Five images, each answering every POST with its body (128 bytes) and, when the request has one, its Content-Type, built on this machine with the same builder image (` + "`" + o.GoImage + "`" + `), ` + "`CGO_ENABLED=0`" + ` and ` + "`-trimpath -ldflags \"-s -w\"`" + `:
 
 - **bare net/http**: ` + "`tests/bench/cmd/echo`" + `, ` + "`http.ListenAndServe`" + ` and the echo handler, alone in a scratch image (binary only). The physical limit.
+- **the contract's floor**: the same binary with ` + "`-timeouts -headers=2`" + ` (` + "`tests/bench/images/floor.Dockerfile`" + `): bare net/http plus only what the function contract makes every template do per call, whatever its watchdog: serve with the templates' ` + "`http.Server`" + ` limits (read and write 10.1s, headers 10s, idle 2m, 1 MiB of headers) and answer with ` + "`X-Call-Id`" + ` and ` + "`X-Duration-Seconds`" + `. No template can serve a call for less, so the per-call targets are set against it.
 - **golang-middleware-inproc** and **golang-http-inproc**: the templates' own Dockerfiles, built by ` + "`scripts/build-function.sh`" + ` with an echo ` + "`Handle`" + ` (` + "`tests/bench/testdata/`" + `). Defaults throughout: access log on, metrics on :8081, exec_timeout 10s, lock file.
 - **two-process baseline**: a stand-in for the classic of-watchdog in http mode. ` + "`tests/bench/cmd/proxy`" + ` (PID 1) forks the bare echo server on 127.0.0.1:8082, waits until it accepts, writes /tmp/.lock, answers /_/health itself and forwards everything else with ` + "`httputil.ReverseProxy`" + ` (1024 idle keep-alive connections to the child), logging one unbuffered line per call as of-watchdog does. It has no metrics endpoint and no timeouts, so it is a lighter baseline than the real thing; the image has the templates' layout (CA certificates, /tmp, non-root user).
 
-Per round, in an order rotated each round, each variant is started ` + fmt.Sprint(o.Starts) + ` time(s) (` + "`podman --runtime runc run -d --cpuset-cpus " + o.ServerCPU + "`" + `, port 8080 published on 127.0.0.1 only; the time from launching ` + "`podman run`" + ` to the first 200 from /_/health, polled every 5 ms, is the start time, median of the starts); the last start is left idle for ` + o.Settle.String() + `, its memory read, one call checked to echo, and then, for each connection count (` + joinInts(o.Conns) + `), ` + "`taskset -c " + o.ClientCPU + " wrk -t1 -cN --latency`" + ` POSTs for ` + o.Warmup.String() + ` of warm-up (discarded) and ` + o.Duration.String() + ` measured, with keep-alive. After the last point and ` + o.Settle.String() + ` of quiet the memory is read again and the container removed; over the second half of that quiet spell the voluntary context switches of the container's threads (/proc/PID/task/*/status) are counted: the idle wakeups, what wakes a process that has nothing to do.
+Per round, in an order rotated each round, each variant is started ` + fmt.Sprint(o.Starts) + ` time(s) (` + "`podman --runtime runc run -d --cpuset-cpus " + o.ServerCPU + "`" + `, port 8080 published on 127.0.0.1 only; the time from launching ` + "`podman run`" + ` to the first 200 from /_/health, polled every 5 ms, is the start time, median of the starts); the last start is left idle for ` + o.Settle.String() + `, its memory read, one call checked to echo, and then, for each connection count (` + joinInts(o.Conns) + `) and call shape (` + shapeNames(o) + `), ` + "`taskset -c " + o.ClientCPU + " wrk -t1 -cN --latency`" + ` POSTs for ` + o.Warmup.String() + ` of warm-up (discarded) and ` + o.Duration.String() + ` measured, with keep-alive. After the last point and ` + o.Settle.String() + ` of quiet the memory is read again and the container removed; over the second half of that quiet spell the voluntary context switches of the container's threads (/proc/PID/task/*/status) are counted: the idle wakeups, what wakes a process that has nothing to do.
 
+- ` + shapesText() + `
 - The container is pinned to CPU ` + o.ServerCPU + ` (Go then runs with GOMAXPROCS=1) and wrk to CPU ` + o.ClientCPU + `, so the client does not steal the server's core.
 - ` + shipperText(o) + `
 - Memory: ` + "`podman stats --no-stream`" + ` (cgroup usage; noisy on cgroup v1, where the same idle image reads anywhere from 1.3 to 6.3 MB), and RssAnon, VmRSS and VmHWM from /proc/PID/status of the container's host PID (` + "`podman inspect --format '{{.State.Pid}}'`" + `) and all its descendants, summed. RssAnon is the Go heap and stacks actually touched; VmRSS adds the mapped binary pages; VmHWM is the peak VmRSS.
 - Sizes: the image's size from ` + "`podman image inspect`" + `, the binaries' sizes from the mounted image (both binaries for the two-process baseline).
-- Ratios are paired: each variant's figure divided by bare net/http's in the same round, then the median over rounds.
+- Ratios are paired: each variant's figure divided by bare net/http's, and by the floor's, in the same round, then the median over rounds.
 
 `)
 	b.WriteString("## Machine\n\n")
@@ -467,6 +520,24 @@ func shipperText(o Options) string {
 	}[o.ShipperCPU]
 	return "The log shipper, conmon (podman's monitor, which copies the container's output to its log), was " + where + " (`-shipper-cpu " + o.ShipperCPU + "`). " +
 		"CPU per call is the container's processes' user+system time over wrk's call count; conmon's is given beside it, and their sum is what a node pays per call."
+}
+
+func shapeNames(o Options) string {
+	var names []string
+	for _, sh := range o.Shapes {
+		names = append(names, sh.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// shapesText says what each call shape sends (tests/internal/callshape).
+func shapesText() string {
+	var hs []string
+	for _, kv := range callshape.Gateway.Header {
+		hs = append(hs, "`"+kv[0]+": "+kv[1]+"`")
+	}
+	return "Call shapes: **plain** calls carry only what wrk sends by itself (`Host`, `Content-Length`), so the handler sets no Content-Type and net/http sniffs one; **gateway** calls carry what a function receives behind the OpenFaaS gateway and provider (" +
+		strings.Join(hs, ", ") + "), and the handler answers with the request's Content-Type, as most real handlers set one. Figures without a shape named are the plain shape's."
 }
 
 func joinInts(xs []int) string {

@@ -8,6 +8,7 @@ import (
 )
 
 var barColors = map[string]string{
+	"floor":      "#7f7f7f",
 	"middleware": "#1f77b4",
 	"http":       "#2ca02c",
 	"twoproc":    "#d62728",
@@ -17,7 +18,7 @@ var barColors = map[string]string{
 // per variant other than bare, the bar's height its median ratio to bare.
 func renderSVG(res *Result, rep Report) string {
 	var ms []Metric
-	for _, m := range metrics(res.Options.Conns) {
+	for _, m := range metrics(res.Options) {
 		if m.Chart != "" {
 			ms = append(ms, m)
 		}
@@ -37,7 +38,7 @@ func renderSVG(res *Result, rep Report) string {
 	ymax := 1.5
 	for _, v := range vs {
 		for _, m := range ms {
-			if r := rep[v.Key][m.Key].Ratio; !math.IsNaN(r) && r > ymax {
+			if r := rep[v.Key][m.Key].Ratio[bareKey]; !math.IsNaN(r) && r > ymax {
 				ymax = r
 			}
 		}
@@ -79,7 +80,7 @@ func renderSVG(res *Result, rep Report) string {
 	for i, m := range ms {
 		gx := float64(left) + groupW*float64(i) + groupW*0.11
 		for j, v := range vs {
-			r := rep[v.Key][m.Key].Ratio
+			r := rep[v.Key][m.Key].Ratio[bareKey]
 			if math.IsNaN(r) {
 				continue
 			}

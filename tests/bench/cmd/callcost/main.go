@@ -1,17 +1,25 @@
 // Command callcost counts every instruction a whole server process spends
 // per call (net/http, the runtime and its garbage collector included), with
 // valgrind's callgrind, for bare net/http, bare net/http with one template
-// behaviour added at a time, and the templates with parts of the watchdog
-// switched off. Each step's difference is what that part costs a call, so
-// the gap between a template and bare is accounted for part by part. Counts,
-// unlike timings, barely move on a loaded machine.
+// behaviour added at a time up to the contract's floor, and the templates
+// with parts of the watchdog switched off. Each row's difference from the
+// one before is what that part costs a call, so the gap between a template
+// and bare is accounted for part by part. Counts, unlike timings, barely
+// move on a loaded machine.
+//
+// The floor (variant 4) is bare net/http plus only what the function
+// contract makes every template do per call: serve with the templates'
+// http.Server limits and answer with X-Call-Id and X-Duration-Seconds. Every
+// count is given as a ratio to bare and to the floor, for each call shape
+// (tests/internal/callshape): plain calls, and calls as the OpenFaaS gateway
+// sends them, to a handler that then sets Content-Type.
 //
 // Each variant runs under callgrind with GOMAXPROCS=1; callcost makes -warmup
-// calls over -conns keep-alive connections (12-byte POST bodies, as the
-// benchmark's wrk script sends), zeroes the counts (callgrind_control -z),
-// makes -calls calls, dumps (-d) and divides. The garbage collector runs as in
-// production, so runs differ by a little: -runs rounds run every variant once
-// each, and the median is printed with the spread (highest less lowest).
+// calls over -conns keep-alive connections (12-byte POST bodies), zeroes
+// the counts (callgrind_control -z), makes -calls calls, dumps (-d) and
+// divides. The garbage collector runs as in production, so runs differ by a
+// little: -runs rounds run every variant once in each shape, and the median
+// is printed with the spread (highest less lowest).
 //
 // The templates are built from this repository with the benchmark's echo
 // handler (tests/bench/testdata), so the SDK module must be reachable: run it
@@ -39,6 +47,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/inproc-go/templates/tests/internal/callshape"
 	"github.com/inproc-go/templates/tests/internal/freeport"
 )
 
@@ -48,34 +57,30 @@ type variant struct {
 	build string   // "echo" or a template's name
 	args  []string // for echo
 	env   []string // for a template
-	// callID makes the caller send X-Call-Id, as the gateway does.
-	callID bool
-	// over is the variant (1 is the first) this one adds to: the step is the
-	// difference from it. 0 for the one before.
-	over int
 }
 
 var variants = []variant{
 	{name: "bare net/http", build: "echo"},
-	{name: "bare net/http whose handler sets Content-Type", build: "echo", args: []string{"-content-type"}},
-	{name: "bare net/http, the caller sends X-Call-Id", build: "echo", callID: true, over: 1},
-	{name: "bare net/http + the templates' http.Server timeouts", build: "echo", args: []string{"-timeouts"}, over: 1},
+	{name: "+ the templates' http.Server limits", build: "echo", args: []string{"-timeouts"}},
 	{name: "+ X-Call-Id on the answer", build: "echo", args: []string{"-timeouts", "-headers=1"}},
-	{name: "+ X-Duration-Seconds on the answer", build: "echo", args: []string{"-timeouts", "-headers=2"}},
+	{name: "+ X-Duration-Seconds on the answer: the contract's floor", build: "echo", args: []string{"-timeouts", "-headers=2"}},
 	{name: "golang-middleware-inproc, access_log=false exec_timeout=0", build: "golang-middleware-inproc",
 		env: []string{"access_log=false", "exec_timeout=0"}},
 	{name: "golang-middleware-inproc, exec_timeout=0", build: "golang-middleware-inproc", env: []string{"exec_timeout=0"}},
 	{name: "golang-middleware-inproc (defaults)", build: "golang-middleware-inproc"},
-	{name: "golang-middleware-inproc, the caller sends X-Call-Id (as the gateway does)", build: "golang-middleware-inproc", callID: true, over: 9},
-	{name: "golang-http-inproc (defaults)", build: "golang-http-inproc", over: 9},
+	{name: "golang-http-inproc (defaults)", build: "golang-http-inproc"},
 }
+
+// The numbers (1 is the first) of the variants every ratio is to.
+const bareVariant, floorVariant = 1, 4
 
 func main() {
 	calls := flag.Int("calls", 8000, "calls counted per run")
 	warmup := flag.Int("warmup", 2000, "calls made before counting")
 	conns := flag.Int("conns", 16, "keep-alive connections")
 	runs := flag.Int("runs", 3, "runs per variant; the median is printed")
-	only := flag.String("only", "", "comma-separated variant numbers to run (1 is bare), default all")
+	only := flag.String("only", "", "comma-separated variant numbers to run (1 is bare, 4 the floor), default all")
+	shapes := flag.String("shapes", "plain,gateway", "comma-separated call shapes: plain, gateway (tests/internal/callshape)")
 	repo := flag.String("repo", "..", "the repository's root")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "Usage, from tests/: sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost [flags]\n\nCounts instructions per call of whole server processes under callgrind; prints a markdown table.\n\nVariants:")
@@ -87,6 +92,10 @@ func main() {
 	}
 	flag.Parse()
 	chosen, err := choose(*only)
+	var chosenShapes []callshape.Shape
+	if err == nil {
+		chosenShapes, err = callshape.Parse(*shapes)
+	}
 	if err == nil && (*calls < 1 || *warmup < 0 || *conns < 1 || *runs < 1) {
 		err = errors.New("-calls, -conns and -runs want 1 or more, -warmup 0 or more")
 	}
@@ -97,7 +106,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "callcost:", err)
 		os.Exit(2)
 	}
-	if err := run(*repo, chosen, load{calls: *calls, warmup: *warmup, conns: *conns}, *runs, os.Stdout); err != nil {
+	if err := run(*repo, chosen, chosenShapes, load{calls: *calls, warmup: *warmup, conns: *conns}, *runs, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "callcost:", err)
 		os.Exit(1)
 	}
@@ -122,7 +131,7 @@ func choose(only string) ([]int, error) {
 	return out, nil
 }
 
-func run(repo string, chosen []int, l load, runs int, out io.Writer) error {
+func run(repo string, chosen []int, shapes []callshape.Shape, l load, runs int, out io.Writer) error {
 	if _, err := exec.LookPath("valgrind"); err != nil {
 		return errors.New("valgrind not found: apt-get install valgrind")
 	}
@@ -141,44 +150,77 @@ func run(repo string, chosen []int, l load, runs int, out io.Writer) error {
 			return fmt.Errorf("building %s: %w", v.build, err)
 		}
 	}
-	// Round by round, every variant once per round, so whatever drifts
-	// between processes (it moves bare by up to 3% from one invocation to
-	// the next) falls on every variant alike.
-	counts, gcs := map[int][]float64{}, map[int][]float64{}
+	// Round by round, every variant once per round and shape, so whatever
+	// drifts between processes (it moves bare by up to 3% from one
+	// invocation to the next) falls on every variant alike.
+	cells := map[cell][]result{}
 	for round := range runs {
 		for _, n := range chosen {
-			v := variants[n-1]
-			r, err := measure(work, bins[v.build], v, l)
-			if err != nil {
-				return fmt.Errorf("%s, round %d: %w", v.name, round+1, err)
+			for _, sh := range shapes {
+				v := variants[n-1]
+				r, err := measure(work, bins[v.build], v, sh, l)
+				if err != nil {
+					return fmt.Errorf("%s, %s, round %d: %w", v.name, sh.Name, round+1, err)
+				}
+				c := cell{n, sh.Name}
+				cells[c] = append(cells[c], r)
 			}
-			counts[n], gcs[n] = append(counts[n], r.instructions), append(gcs[n], r.gcPer100k)
 		}
 	}
-	median := map[int]float64{}
+	_, err = io.WriteString(out, table(chosen, shapes, cells))
+	return err
+}
+
+// A cell is one variant in one call shape.
+type cell struct {
+	variant int
+	shape   string
+}
+
+// table renders the medians, one row per variant and, side by side, one
+// group of columns per shape: instructions per call, the ratios to bare and
+// to the floor in the same shape, the spread over runs and the collections.
+func table(chosen []int, shapes []callshape.Shape, cells map[cell][]result) string {
+	var b strings.Builder
+	b.WriteString("| # | variant |")
+	for _, sh := range shapes {
+		fmt.Fprintf(&b, " %s: instructions per call | to bare | to floor | spread | GCs per 100k calls |", sh.Name)
+	}
+	b.WriteString("\n|---|---|")
+	for range shapes {
+		b.WriteString("---:|---:|---:|---:|---:|")
+	}
+	b.WriteString("\n")
+	med := func(c cell) (instr, gcs, spread float64, ok bool) {
+		rs := cells[c]
+		if len(rs) == 0 {
+			return 0, 0, 0, false
+		}
+		is, gs := make([]float64, len(rs)), make([]float64, len(rs))
+		for i, r := range rs {
+			is[i], gs[i] = r.instructions, r.gcPer100k
+		}
+		slices.Sort(is)
+		slices.Sort(gs)
+		m := is[len(is)/2]
+		return m, gs[len(gs)/2], (is[len(is)-1] - is[0]) / m, true
+	}
+	ratio := func(x float64, base cell) string {
+		if b, _, _, ok := med(base); ok {
+			return fmt.Sprintf("%.2f×", x/b)
+		}
+		return "-"
+	}
 	for _, n := range chosen {
-		slices.Sort(counts[n])
-		slices.Sort(gcs[n])
-		median[n] = counts[n][runs/2]
+		fmt.Fprintf(&b, "| %d | %s |", n, variants[n-1].name)
+		for _, sh := range shapes {
+			instr, gcs, spread, _ := med(cell{n, sh.Name})
+			fmt.Fprintf(&b, " %.1fk | %s | %s | %.1f%% | %.0f |", instr/1000,
+				ratio(instr, cell{bareVariant, sh.Name}), ratio(instr, cell{floorVariant, sh.Name}), 100*spread, gcs)
+		}
+		b.WriteString("\n")
 	}
-	fmt.Fprintf(out, "| # | variant | instructions per call | to bare | step | spread | GCs per 100k calls |\n|---|---|---|---|---|---|---|\n")
-	for _, n := range chosen {
-		v, med := variants[n-1], median[n]
-		toBare, step := "-", "-"
-		if bare, ok := median[1]; ok {
-			toBare = fmt.Sprintf("%.2f×", med/bare)
-		}
-		over := v.over
-		if over == 0 {
-			over = n - 1
-		}
-		if base, ok := median[over]; ok {
-			step = fmt.Sprintf("%+.1fk over %d", (med-base)/1000, over)
-		}
-		fmt.Fprintf(out, "| %d | %s | %.1fk | %s | %s | %.1f%% | %.0f |\n", n, v.name, med/1000, toBare, step,
-			100*(counts[n][runs-1]-counts[n][0])/med, gcs[n][runs/2])
-	}
-	return nil
+	return b.String()
 }
 
 // build makes echo from this module, or a template's function with the
@@ -211,8 +253,8 @@ type result struct {
 	gcPer100k    float64 // garbage collections per 100,000 calls
 }
 
-// measure runs v once under callgrind.
-func measure(work, bin string, v variant, l load) (result, error) {
+// measure runs v once under callgrind, called in shape sh.
+func measure(work, bin string, v variant, sh callshape.Shape, l load) (result, error) {
 	ports, err := freeport.Get(2) // the function's, and a template's metrics port
 	if err != nil {
 		return result{}, err
@@ -221,7 +263,12 @@ func measure(work, bin string, v variant, l load) (result, error) {
 	out := filepath.Join(work, "callgrind.out")
 	_ = os.Remove(out)
 	args := []string{"--tool=callgrind", "--callgrind-out-file=" + out, bin}
-	env := append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1,gctrace=1")
+	// cpu.rdtscp=off: the runtime reads the clock with RDTSCP when a thread
+	// sleeps on a contended lock, an instruction valgrind 3.19 does not know
+	// (SIGILL); without it the runtime reads the same clock with RDTSC. The
+	// copy of golang.org/x/sys/cpu inside the standard library prints that
+	// it does not know the option, once, at start: harmless.
+	env := append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1,gctrace=1,cpu.rdtscp=off")
 	if v.build == "echo" {
 		args = append(args, append([]string{"-listen", addr}, v.args...)...)
 	} else {
@@ -245,16 +292,16 @@ func measure(work, bin string, v variant, l load) (result, error) {
 	if err := waitServing(addr, exited); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, stderr.tail())
 	}
-	if err := l.call(addr, l.warmup, v.callID); err != nil {
-		return result{}, err
+	if err := l.call(addr, l.warmup, sh); err != nil {
+		return result{}, fmt.Errorf("%w\nthe server's last output:\n%s", err, stderr.tail())
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
 	gcBefore := stderr.count()
 	if err := control("-z", pid); err != nil {
 		return result{}, err
 	}
-	if err := l.call(addr, l.calls, v.callID); err != nil {
-		return result{}, err
+	if err := l.call(addr, l.calls, sh); err != nil {
+		return result{}, fmt.Errorf("%w\nthe server's last output:\n%s", err, stderr.tail())
 	}
 	if err := control("-d", pid); err != nil {
 		return result{}, err
@@ -363,12 +410,13 @@ type load struct{ calls, warmup, conns int }
 
 const body = "hello world\n"
 
-// call makes n calls over l.conns connections, each answer checked.
-func (l load) call(addr string, n int, callID bool) error {
-	req := "POST / HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: callcost\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n"
-	if callID {
-		req += "X-Call-Id: 4e0c7f1a-2b3d-4c5e-8f60-718293a4b5c6\r\n"
+// call makes n calls in shape sh over l.conns connections, each answer
+// checked: the body echoed, and in a shape that sends a Content-Type, that
+// Content-Type back from the handler.
+func (l load) call(addr string, n int, sh callshape.Shape) error {
+	req := "POST / HTTP/1.1\r\nHost: " + addr + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n"
+	for _, kv := range sh.Header {
+		req += kv[0] + ": " + kv[1] + "\r\n"
 	}
 	req += "\r\n" + body
 	var left atomic.Int64
@@ -376,13 +424,13 @@ func (l load) call(addr string, n int, callID bool) error {
 	errs := make([]error, l.conns)
 	var wg sync.WaitGroup
 	for i := range errs {
-		wg.Go(func() { errs[i] = callLoop(addr, req, &left) })
+		wg.Go(func() { errs[i] = callLoop(addr, req, sh.Get("Content-Type"), &left) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func callLoop(addr, req string, left *atomic.Int64) error {
+func callLoop(addr, req, contentType string, left *atomic.Int64) error {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
@@ -404,6 +452,9 @@ func callLoop(addr, req string, left *atomic.Int64) error {
 		}
 		if resp.StatusCode != http.StatusOK || string(got) != body {
 			return fmt.Errorf("answer %d %q, want 200 %q", resp.StatusCode, got, body)
+		}
+		if ct := resp.Header.Get("Content-Type"); contentType != "" && ct != contentType {
+			return fmt.Errorf("answer's Content-Type %q, want the request's %q: the handler must copy it", ct, contentType)
 		}
 	}
 	return nil

@@ -1,13 +1,15 @@
 // Command echo is the benchmark's bare net/http server: it answers every
-// request 200 with the request body, nothing else. Alone in a scratch image it
-// is the physical limit the templates are measured against; behind
-// cmd/proxy it is the handler process of the two-process baseline.
+// request 200 with the request body and, when the request has one, its
+// Content-Type, nothing else. Alone in a scratch image it is the physical
+// limit the templates are measured against; behind cmd/proxy it is the
+// handler process of the two-process baseline.
 //
-// Flags, off in every image, add one thing each, so cmd/callcost can count
-// what that thing costs on its own: -timeouts serves with the http.Server
-// limits the templates set by default, -headers sets the response headers the
-// templates set on every answer, -content-type sets the one header most real
-// handlers set themselves.
+// Flags add one thing each, so cmd/callcost can count what that thing costs
+// on its own: -timeouts serves with the http.Server limits the templates set
+// by default, -headers sets the response headers the templates set on every
+// answer. With -timeouts -headers=2 it is the contract's floor: bare net/http
+// plus only what the function contract makes every template do per call (the
+// floor image, images/floor.Dockerfile).
 package main
 
 import (
@@ -19,8 +21,12 @@ import (
 	"time"
 )
 
-// Echo writes the request body back, as every variant's handler does.
+// Echo writes the request body back with the request's Content-Type, as
+// every variant's handler does (tests/internal/callshape says why).
 func Echo(w http.ResponseWriter, r *http.Request) {
+	if ct, ok := r.Header["Content-Type"]; ok {
+		w.Header()["Content-Type"] = ct
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -50,21 +56,10 @@ func withHeaders(n int, next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-var textPlain = []string{"text/plain; charset=utf-8"}
-
-// withContentType sets the Content-Type net/http would sniff for the body.
-func withContentType(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header()["Content-Type"] = textPlain
-		next(w, r)
-	}
-}
-
 func main() {
 	listen := flag.String("listen", ":8080", "address to listen on")
 	timeouts := flag.Bool("timeouts", false, "serve with the templates' default http.Server limits (watchdog/server.go: read and write 10.1s, headers 10s, idle 2m, 1 MiB of headers)")
 	headers := flag.Int("headers", 0, "set this many of the templates' answer headers on every answer: 1 for X-Call-Id, 2 for X-Call-Id and X-Duration-Seconds")
-	contentType := flag.Bool("content-type", false, "set Content-Type on every answer, as most real handlers do (what net/http would sniff)")
 	flag.Parse()
 	h := http.HandlerFunc(Echo)
 	if *headers < 0 || *headers > 2 {
@@ -73,9 +68,6 @@ func main() {
 	}
 	if *headers > 0 {
 		h = withHeaders(*headers, h)
-	}
-	if *contentType {
-		h = withContentType(h)
 	}
 	srv := &http.Server{Addr: *listen, Handler: h}
 	if *timeouts {

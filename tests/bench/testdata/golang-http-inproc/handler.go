@@ -1,5 +1,5 @@
-// The benchmark's handler for golang-http-inproc: the request body back,
-// exactly as the bare net/http server answers.
+// The benchmark's handler for golang-http-inproc: the request body back with
+// the request's Content-Type, exactly as the bare net/http server answers.
 package function
 
 import (
@@ -9,5 +9,9 @@ import (
 )
 
 func Handle(req handler.Request) (handler.Response, error) {
-	return handler.Response{Body: req.Body, StatusCode: http.StatusOK}, nil
+	res := handler.Response{Body: req.Body, StatusCode: http.StatusOK}
+	if ct, ok := req.Header["Content-Type"]; ok {
+		res.Header = http.Header{"Content-Type": ct}
+	}
+	return res, nil
 }
