@@ -164,6 +164,42 @@ func TestJSON(t *testing.T) {
 	}
 }
 
+// A value of the wrong type is named by its JSON Pointer, array indexes
+// and escaped keys included.
+func TestJSONPointer(t *testing.T) {
+	type line struct {
+		Qty  int              `json:"qty"`
+		Tags [][]string       `json:"tags"`
+		M    map[string]uint8 `json:"m"`
+	}
+	h := JSON(func(_ context.Context, in struct {
+		Lines []line `json:"lines"`
+		Note  string `json:"note"`
+	}) (struct{}, error) {
+		return struct{}{}, nil
+	})
+	tests := []struct{ body, pointer, detail string }{
+		{`{"lines":[{"qty":1},{"qty":"x"}]}`, "/lines/1/qty", "want an integer, got a string"},
+		{`{"note":"}","lines":[{},{},{"tags":[["a"],["b",1]]}]}`, "/lines/2/tags/1/1", "want a string, got a number"},
+		{`{"lines":[{"m":{"a/b~c":256}}]}`, "/lines/0/m/a~1b~0c", "want an integer from 0 to 255, got number 256"},
+		{`{"lines":[{"qty":1,"m":{"x":1}},{"tags":{}}]}`, "/lines/1/tags", "want an array, got an object"},
+		{`{"lines":[[]]}`, "/lines/0", "want an object, got an array"},
+		{`{"lines":true}`, "/lines", "want an array, got true or false"},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		checkProblem(t, rec.Code, rec.Header(), rec.Body.String())
+		var p problem
+		_ = json.Unmarshal(rec.Body.Bytes(), &p)
+		if rec.Code != 400 || len(p.Errors) != 1 || p.Errors[0] != (FieldError{tt.pointer, tt.detail}) || p.Detail != "request body at "+tt.pointer+": "+tt.detail {
+			t.Errorf("%s = %d %s\nwant %s: %s", tt.body, rec.Code, rec.Body, tt.pointer, tt.detail)
+		}
+	}
+}
+
 // The function chooses the answer's status and headers with a Response,
 // as a value or a pointer.
 func TestJSONResponse(t *testing.T) {
@@ -512,6 +548,11 @@ func FuzzJSONDecodeError(f *testing.F) {
 				texts = append(texts, e.Detail)
 			}
 			for _, s := range texts {
+				for _, e := range p.Errors {
+					if e.Pointer != "" {
+						s = strings.ReplaceAll(s, e.Pointer, "/") // the body's own keys
+					}
+				}
 				if w := goTypeWords.FindString(quoted.ReplaceAllString(s, `""`)); w != "" {
 					t.Errorf("%q: the answer names a Go type (%q): %s", body, w, s)
 				}
