@@ -142,21 +142,21 @@ func bindFor[In any]() func(*In, *http.Request) any {
 
 // answerFor returns how an Out splits into status, headers and body,
 // chosen once per handler as bindFor is.
-func answerFor[Out any]() func(*Out) (int, http.Header, any, bool) {
+func answerFor[Out any]() func(Out) (int, http.Header, any, bool) {
 	var zero Out
 	if _, ok := any(&zero).(answerer); ok {
-		return func(out *Out) (int, http.Header, any, bool) { return any(out).(answerer).parts() }
+		return func(out Out) (int, http.Header, any, bool) { return any(&out).(answerer).parts() }
 	}
 	if _, ok := any(zero).(answerer); ok {
-		return func(out *Out) (int, http.Header, any, bool) { return any(*out).(answerer).parts() }
+		return func(out Out) (int, http.Header, any, bool) { return any(out).(answerer).parts() }
 	}
-	return func(out *Out) (int, http.Header, any, bool) { return http.StatusOK, nil, *out, true }
+	return func(out Out) (int, http.Header, any, bool) { return http.StatusOK, nil, out, true }
 }
 
 type jsonHandler[In, Out any] struct {
 	fn     func(context.Context, In) (Out, error)
 	bind   func(*In, *http.Request) any
-	answer func(*Out) (int, http.Header, any, bool)
+	answer func(Out) (int, http.Header, any, bool)
 	jsonOptions
 }
 
@@ -171,7 +171,7 @@ func (h *jsonHandler[In, Out]) ServeHTTP(w http.ResponseWriter, r *http.Request)
 		answerError(w, r, err)
 		return
 	}
-	status, header, body, ok := h.answer(&out)
+	status, header, body, ok := h.answer(out)
 	switch {
 	case !ok:
 		Logger(r.Context()).Error("JSON handler: the function returned a nil *watchdog.Response and no error")
@@ -196,7 +196,7 @@ func (h *jsonHandler[In, Out]) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	for k, v := range header {
 		wh[k] = v
 	}
-	if b != nil && checkJSONContentType(wh.Get("Content-Type")) != nil {
+	if b != nil && !isJSONContentType(wh.Get("Content-Type")) {
 		wh.Set("Content-Type", "application/json")
 	}
 	if status != http.StatusOK {
@@ -263,14 +263,10 @@ func (h *jsonHandler[In, Out]) decode(r *http.Request, target any) (int, error) 
 	return 0, nil
 }
 
-// checkJSONContentType accepts application/json and any +json type, such as
-// application/merge-patch+json, with or without parameters. Parsed by hand:
-// mime.ParseMediaType allocates on every call.
+// checkJSONContentType accepts what isJSONContentType does, and says what
+// is accepted otherwise.
 func checkJSONContentType(v string) error {
-	mt, _, _ := strings.Cut(v, ";")
-	mt = strings.TrimSpace(mt)
-	typ, sub, ok := strings.Cut(mt, "/")
-	if ok && typ != "" && (strings.EqualFold(mt, "application/json") || len(sub) > 5 && strings.EqualFold(sub[len(sub)-5:], "+json")) {
+	if isJSONContentType(v) {
 		return nil
 	}
 	if v == "" {
@@ -300,4 +296,14 @@ func answerError(w http.ResponseWriter, r *http.Request, err error) {
 		Logger(ctx).Error("JSON handler: "+err.Error(), slog.Int("status", http.StatusInternalServerError))
 		writeProblem(w, http.StatusInternalServerError, errors.New("internal error"))
 	}
+}
+
+// isJSONContentType reports whether v is application/json or a +json type,
+// such as application/merge-patch+json, with or without parameters. Parsed
+// by hand: mime.ParseMediaType allocates on every call.
+func isJSONContentType(v string) bool {
+	mt, _, _ := strings.Cut(v, ";")
+	mt = strings.TrimSpace(mt)
+	typ, sub, ok := strings.Cut(mt, "/")
+	return ok && typ != "" && (strings.EqualFold(mt, "application/json") || len(sub) > 5 && strings.EqualFold(sub[len(sub)-5:], "+json"))
 }
