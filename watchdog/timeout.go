@@ -396,13 +396,22 @@ func withRecover(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler {
 				panic(http.ErrAbortHandler) // the handler asked net/http to drop the connection
 			}
+			jp, fromJSON := v.(jsonPanic)
+			if fromJSON {
+				v = jp.v
+			}
 			Logger(r.Context()).Error("handler panicked", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			if rec, ok := w.(*recorder); ok && rec.status != 0 {
 				// The answer has begun: drop the connection, as net/http
 				// would, so the caller can't take it for a whole one.
 				panic(http.ErrAbortHandler)
 			}
-			http.Error(w, "the function panicked; its logs have the details under call id "+CallID(r.Context()), http.StatusInternalServerError)
+			msg := "the function panicked; its logs have the details under call id " + CallID(r.Context())
+			if fromJSON {
+				writeProblem(w, http.StatusInternalServerError, errors.New(msg)) // the shape of the JSON handler's other errors
+				return
+			}
+			http.Error(w, msg, http.StatusInternalServerError)
 		}()
 		next.ServeHTTP(w, r)
 	})
