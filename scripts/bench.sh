@@ -39,7 +39,7 @@ Options:
   -h, --help        show this text
 
 Needs root (rootful podman), 2 CPUs, and: podman, buildah, runc, wrk,
-taskset. Missing packages are installed with apt-get (scripts/install-tools.sh
+taskset. Missing packages are installed with apt-get (scripts/ci/install-tools.sh
 for podman and buildah, wrk here). Every load targets 127.0.0.1 only.
 Exit status: 0 on success, 1 when the run fails, 2 for bad arguments.
 EOF
@@ -177,7 +177,7 @@ done
 command -v go >/dev/null 2>&1 || die "go not found on PATH"
 
 if [ "$install" -eq 1 ]; then
-	sh "$root/scripts/install-tools.sh" || die "scripts/install-tools.sh failed"
+	sh "$root/scripts/ci/install-tools.sh" || die "scripts/ci/install-tools.sh failed"
 	if ! command -v wrk >/dev/null 2>&1; then
 		echo "bench: installing wrk" >&2
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk ||
@@ -189,7 +189,7 @@ for tool in podman buildah runc wrk taskset; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool not found on PATH (run without --no-install, or install it)"
 done
 
-sh "$root/scripts/builder-image.sh" localhost/inproc-go/golang:local >&2 || die "scripts/builder-image.sh failed"
+sh "$root/scripts/ci/builder-image.sh" localhost/inproc-go/golang:local >&2 || die "scripts/ci/builder-image.sh failed"
 
 # The program is built first and run directly, not with "go run", which
 # does not pass SIGINT or SIGTERM on: the benchmark must get them to remove

@@ -36,7 +36,7 @@ var checks = map[string]check{
 	"faas-cli template pull https://github.com/inproc-go/templates":          {reproducedBy: "fnfolder.New (a copy of template/) in tests/layout and tests/e2e"},
 	"faas-cli new --lang golang-middleware-inproc hello --prefix ttl.sh/you": {reproducedBy: "fnfolder.New (function/ copied to hello/, stack.yaml written) in tests/layout TestNewFolderIsAModule"},
 	"cd hello && go test ./... && go vet ./... && cd ..":                     {run: runShell},
-	"faas-cli up -f stack.yaml":                                              {reproducedBy: "tests/e2e TestFirstHour (scripts/build-function.sh: the build context faas-cli lays out, the Dockerfile unchanged)"},
+	"faas-cli up -f stack.yaml":                                              {reproducedBy: "tests/e2e TestFirstHour (scripts/ci/build-function.sh: the build context faas-cli lays out, the Dockerfile unchanged)"},
 	`echo -n "world" | faas-cli invoke hello`:                                {reproducedBy: "tests/e2e TestTemplates/contract (a POST to the function)"},
 	"faas-cli logs hello":                                                    {reproducedBy: "tests/e2e waitLogs (the container's log lines)"},
 	"faas-cli publish -f stack.yaml --platforms linux/amd64,linux/arm64":     {reproducedBy: "tests/e2e TestMultiArch (docker buildx build --platform linux/amd64,linux/arm64 --output type=registry, read back)"},
