@@ -79,6 +79,13 @@ var checks = map[string]check{
 	"curl -d hi 127.0.0.1:8080/": {reproducedBy: byTest("tests/readme", "TestRunnableCommands", "runLocal, with the local-run command above")},
 	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..": {run: runShell},
 	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                  {run: runServe},
+	"scripts/sdk.sh version":                                                     {run: runShell},
+	"scripts/sdk.sh bump v0.4.0":                                                 {reproducedBy: byTest("scripts/sdk", "TestCheckThenBump", "in a repository and module cache of its own: a version once cached never changes")},
+	"git tag watchdog/v0.4.0 && git tag v0.4.0":                                  {reproducedBy: byStep(".github/workflows/release.yml", `for tag in "watchdog/$version" "$version"; do`, "the release workflow checks that both tags name one commit")},
+	"git push origin watchdog/v0.4.0 v0.4.0":                                     {reproducedBy: byStep(".github/workflows/release.yml", `run: sh scripts/sdk.sh check -tag "$GITHUB_REF_NAME"`, "what runs on each pushed tag")},
+	"scripts/sdk.sh check -tag watchdog/v0.4.0":                                  {reproducedBy: byTest("scripts/sdk", "TestCheckTag", "tags that name the pin, others, malformed ones")},
+	"faas-cli template pull https://github.com/inproc-go/templates#v0.4.0":       {reproducedBy: byTest("tests/layout", "TestPinnedByRef", "fnfolder.New with LANG@REF: template/<lang>@<ref>/ with its meta.json")},
+	"faas-cli build -f stack.yaml":                                               {reproducedBy: byTest("tests/layout", "TestPinnedByRef", "build/hello/ from template/<lang>@<ref>/")},
 }
 
 // pages are the Markdown files whose sh blocks are checked: the README and
@@ -107,8 +114,8 @@ func commands(t *testing.T, root string) []string {
 		for sc := bufio.NewScanner(strings.NewReader(string(data))); sc.Scan(); {
 			line := sc.Text()
 			switch {
-			case strings.HasPrefix(line, "```"):
-				in = line == "```sh"
+			case strings.HasPrefix(strings.TrimSpace(line), "```"): // in a list item too
+				in = strings.TrimSpace(line) == "```sh"
 			case in:
 				if line = strings.TrimSpace(comment.ReplaceAllString(line, "")); line != "" && !strings.HasPrefix(line, "#") {
 					out = append(out, line)
