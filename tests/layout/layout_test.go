@@ -219,7 +219,6 @@ func TestPinnedByRef(t *testing.T) {
 			if err != nil || results["TestStubEchoesBody"] != "pass" {
 				t.Fatalf("go test in build/hello/function: %v (TestStubEchoesBody: %q)\n%s", err, results["TestStubEchoesBody"], out)
 			}
-			mustGo(t, ctx, "vet", "./...")
 			mustGo(t, ctx, "build", "-trimpath", "-ldflags", "-s -w", "-o", "handler", ".")
 			if got := strings.TrimSpace(mustGo(t, ctx, "list", "-m", "github.com/inproc-go/templates/watchdog")); got != "github.com/inproc-go/templates/watchdog "+ref {
 				t.Errorf("template %s builds with %q, want the SDK at its ref, %s", pinned, got, ref)
