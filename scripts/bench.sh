@@ -48,7 +48,7 @@ tests/bench, which checks them all before anything is installed or built;
 its other flags (cd tests && go run ./bench -h) are accepted too.
 
 Needs root (rootful podman), 2 CPUs, and: podman, buildah, runc, wrk,
-taskset. Missing packages are installed with apt-get (scripts/install-tools.sh
+taskset. Missing packages are installed with apt-get (scripts/ci/install-tools.sh
 for podman and buildah, wrk here). Every load targets 127.0.0.1 only.
 Exit status: 0 on success, 1 when the run fails, 2 for bad arguments.
 EOF
@@ -104,7 +104,7 @@ rc=0
 [ "$(id -u)" -eq 0 ] || die "needs root: the images are built and run with rootful buildah and podman"
 
 if [ "$install" -eq 1 ]; then
-	sh "$root/scripts/install-tools.sh" || die "scripts/install-tools.sh failed"
+	sh "$root/scripts/ci/install-tools.sh" || die "scripts/ci/install-tools.sh failed"
 	if ! command -v wrk >/dev/null 2>&1; then
 		echo "bench: installing wrk" >&2
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk ||
@@ -116,7 +116,7 @@ for tool in podman buildah runc wrk taskset; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool not found on PATH (run without --no-install, or install it)"
 done
 
-sh "$root/scripts/builder-image.sh" localhost/inproc-go/golang:local >&2 || die "scripts/builder-image.sh failed"
+sh "$root/scripts/ci/builder-image.sh" localhost/inproc-go/golang:local >&2 || die "scripts/ci/builder-image.sh failed"
 
 BENCH_COMMAND="$command_line" "$bin" -repo "$root" "$@" &
 pid=$!

@@ -94,7 +94,7 @@ if [ "$mode" = containers ] && [ -z "$engine" ]; then
 	# apt prints hundreds of lines: they go to a log, kept for reading.
 	install_log=$(mktemp "${TMPDIR:-/tmp}/inproc-demo-install.XXXXXX")
 	echo "installing buildah, podman, Docker Engine and a registry with apt (a minute or two); its output: $install_log"
-	sh "$root/scripts/install-tools.sh" >"$install_log" 2>&1 ||
+	sh "$root/scripts/ci/install-tools.sh" >"$install_log" 2>&1 ||
 		{ tail -n 40 "$install_log" >&2; die "installing the container tools failed (whole output: $install_log)"; }
 	pick_engine
 	[ -n "$engine" ] || die "no container engine: install buildah and podman, or Docker, or use --native"
@@ -162,10 +162,10 @@ for dir in "$root"/template/*/; do
 		echo "--- build (the template's Dockerfile, unchanged) with $engine"
 		if [ "$engine" = podman ]; then
 			echo "making the local builder image $builder from this machine's Go (once: about 20s)"
-			sh "$root/scripts/builder-image.sh" "$builder" >"$work/build.log" 2>&1 ||
+			sh "$root/scripts/ci/builder-image.sh" "$builder" >"$work/build.log" 2>&1 ||
 				{ cat "$work/build.log" >&2; die "making the local builder image failed"; }
 			echo "building $image (the first build downloads modules and compiles: up to a minute)"
-			sh "$root/scripts/build-function.sh" -l "$lang" -h "$work/$fn" -t "$image" -o "$work/build-$fn" \
+			sh "$root/scripts/ci/build-function.sh" -l "$lang" -h "$work/$fn" -t "$image" -o "$work/build-$fn" \
 				-b "GO_IMAGE=$builder" -b "GOPROXY=$GOPROXY" >"$work/build.log" 2>&1 ||
 				{ tail -n 40 "$work/build.log" >&2; die "building $fn failed"; }
 			podman --runtime runc run -d --name "$name" --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \

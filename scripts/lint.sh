@@ -43,19 +43,14 @@ shellcheck is installed with apt-get when it is missing (as root, or via sudo).
 EOF
 }
 
-die_usage() {
-	printf 'lint: %s\n' "$1" >&2
-	printf "Run 'scripts/lint.sh -h' for usage.\n" >&2
-	exit 2
-}
+prog='lint'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
 checks=""
 for arg in "$@"; do
 	case "$arg" in
-	-h | --help)
-		usage
-		exit 0
-		;;
+	-h | --help) help_if_asked "$arg" ;;
 	-*)
 		die_usage "unknown option: $arg"
 		;;
@@ -80,7 +75,7 @@ case " $checks " in
 esac
 
 log() { printf '==> %s\n' "$*"; }
-warn() { printf 'lint: %s\n' "$*" >&2; }
+warn() { printf '%s: %s\n' "$prog" "$*" >&2; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT HUP INT TERM
@@ -151,7 +146,8 @@ check_shell() {
 		return 1
 	fi
 	printf '    %s\n' "$(tr '\n' ' ' <"$tmp/scripts")"
-	tr '\n' '\0' <"$tmp/scripts" | xargs -0 shellcheck
+	# -x: follow the "# shellcheck source=" directives (scripts/lib/common.sh).
+	tr '\n' '\0' <"$tmp/scripts" | xargs -0 shellcheck -x
 }
 
 check_actions() {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Lays out a function's build context as "faas-cli build --shrinkwrap" does:
 # the template's files, then the handler's folder over its function/ folder.
-# build-function.sh, vendor-function.sh, local-run.sh and demo.sh share it.
+# vendor-function.sh, local-run.sh, demo.sh and ci/build-function.sh share it.
 set -eu
 
 usage() {
@@ -16,29 +16,21 @@ Exit status: 0 on success, 1 when copying fails, 2 for bad arguments.
 EOF
 }
 
-bad_args() {
-	echo "shrinkwrap: $*" >&2
-	exit 2
-}
+prog='shrinkwrap'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
-case "${1:-}" in
---help | -h)
-	usage
-	exit 0
-	;;
-esac
-[ $# -eq 3 ] || bad_args "want TEMPLATE_DIR HANDLER_DIR OUT_DIR, got $# argument(s) (see --help)"
+help_if_asked "${1:-}"
+[ $# -eq 3 ] || die_usage "want TEMPLATE_DIR HANDLER_DIR OUT_DIR, got $# argument(s)"
 template=$1
 handler=$2
 out=$3
-[ -f "$template/Dockerfile" ] || bad_args "TEMPLATE_DIR '$template' is not a template folder (no Dockerfile)"
-[ -d "$handler" ] || bad_args "HANDLER_DIR '$handler' is not a folder"
+[ -f "$template/Dockerfile" ] || die_usage "TEMPLATE_DIR '$template' is not a template folder (no Dockerfile)"
+[ -d "$handler" ] || die_usage "HANDLER_DIR '$handler' is not a folder"
 if [ -e "$out" ] && { [ ! -d "$out" ] || [ -n "$(ls -A "$out")" ]; }; then
-	bad_args "OUT_DIR '$out' exists and is not an empty folder"
+	die_usage "OUT_DIR '$out' exists and is not an empty folder"
 fi
 
 # "dir/." copies the contents, dotfiles included, with GNU and busybox cp.
-if ! { mkdir -p "$out/function" && cp -R "$template/." "$out/" && cp -R "$handler/." "$out/function/"; }; then
-	echo "shrinkwrap: copying $template and $handler into $out failed" >&2
-	exit 1
-fi
+{ mkdir -p "$out/function" && cp -R "$template/." "$out/" && cp -R "$handler/." "$out/function/"; } ||
+	die "copying $template and $handler into $out failed"

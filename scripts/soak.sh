@@ -22,11 +22,9 @@ Prints a report and fails if
 USAGE
 }
 
-die_usage() {
-	printf 'soak: %s\n' "$1" >&2
-	printf "Run 'scripts/soak.sh -h' for usage.\n" >&2
-	exit 2
-}
+prog='soak'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
 # whole_number NAME VALUE MIN MAX: fail unless MIN <= VALUE <= MAX.
 whole_number() {
@@ -42,12 +40,9 @@ calls=200000
 callers=64
 while [ $# -gt 0 ]; do
 	case "$1" in
-	-h | --help)
-		usage
-		exit 0
-		;;
+	-h | --help) help_if_asked "$1" ;;
 	-n | -c)
-		[ $# -ge 2 ] || die_usage "$1 needs a value"
+		need_arg "$@"
 		case "$1" in
 		-n)
 			whole_number -n "$2" 100 100000000

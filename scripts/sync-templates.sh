@@ -14,23 +14,18 @@ options_otel.go, .gitignore) into every template/<lang>/ folder.
 USAGE
 }
 
+prog='sync-templates'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+
+help_if_asked "${1:-}"
 check=false
 case "${1:-}" in
 "") ;;
 --check) check=true ;;
--h | --help)
-	usage
-	exit 0
-	;;
-*)
-	echo "sync-templates: unknown argument '$1' (accepted: --check, -h)" >&2
-	exit 2
-	;;
+*) die_usage "unknown argument '$1' (accepted: --check, -h)" ;;
 esac
-[ $# -le 1 ] || {
-	echo "sync-templates: too many arguments (accepted: --check, -h)" >&2
-	exit 2
-}
+[ $# -le 1 ] || die_usage "too many arguments (accepted: --check, -h)"
 
 cd "$(dirname "$0")/.."
 status=0

@@ -23,8 +23,8 @@ stops at the first failure:
      busybox-static, docker.io and docker-registry with apt when missing
      (needs root), builds each template's Dockerfile unchanged with buildah
      and runs the images with podman, then with a Docker Engine of its own
-     (scripts/docker-engine.sh): docker build with BuildKit, docker buildx
-     (scripts/install-buildx.sh builds it and buildkitd from the module
+     (scripts/ci/docker-engine.sh): docker build with BuildKit, docker buildx
+     (scripts/ci/install-buildx.sh builds it and buildkitd from the module
      proxy), a linux/amd64+linux/arm64 publish to a local registry, docker
      run; probes them;
      then a benchmark smoke run (scripts/bench.sh --smoke) and the demo
@@ -33,18 +33,16 @@ stops at the first failure:
 USAGE
 }
 
+prog='test'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+
+help_if_asked "${1:-}"
 unit_only=false
 case "${1:-}" in
 "") ;;
 --unit) unit_only=true ;;
--h | --help)
-	usage
-	exit 0
-	;;
-*)
-	echo "test.sh: unknown argument '$1' (accepted: --unit, -h)" >&2
-	exit 2
-	;;
+*) die_usage "unknown argument '$1' (accepted: --unit, -h)" ;;
 esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,13 +68,13 @@ sh scripts/sdk.sh check
 step "unit tests (race detector)"
 # promtool (Debian's prometheus package) lints a real scrape of :8081;
 # valgrind counts the chain's instructions per call (tests/instructions).
-command -v promtool >/dev/null 2>&1 || sh scripts/install-tools.sh prometheus
-command -v valgrind >/dev/null 2>&1 || sh scripts/install-tools.sh valgrind
+command -v promtool >/dev/null 2>&1 || sh scripts/ci/install-tools.sh prometheus
+command -v valgrind >/dev/null 2>&1 || sh scripts/ci/install-tools.sh valgrind
 (cd watchdog && go test -race -count=1 ./...)
 # Allocation counts per call, which the race detector changes.
 (cd watchdog && go test -count=1 -run '^TestChainAllocations$' .)
 (cd scripts && go test -race -count=1 ./...)
-(cd tests && go test -race -count=1 ./...)
+(cd tests && go test -race -count=1 -timeout 30m ./...)
 sh scripts/soak.sh -n 5000
 
 if $unit_only; then
@@ -85,15 +83,15 @@ if $unit_only; then
 fi
 
 step "end to end (buildah + podman, and Docker Engine)"
-sh scripts/install-tools.sh
+sh scripts/ci/install-tools.sh
 # A Docker Engine of the run's own, stopped by its pid when the run ends.
 docker_dir=$(mktemp -d)
-trap 'sh scripts/docker-engine.sh stop "$docker_dir" || true; rm -rf "$docker_dir"' EXIT
-engine_env=$(sh scripts/docker-engine.sh start "$docker_dir")
+trap 'sh scripts/ci/docker-engine.sh stop "$docker_dir" || true; rm -rf "$docker_dir"' EXIT
+engine_env=$(sh scripts/ci/docker-engine.sh start "$docker_dir")
 eval "$engine_env"
 export DOCKER_HOST DOCKER_BRIDGE_IP
 # docker buildx and buildkitd (multi-arch builds), from the module proxy.
-buildx_env=$(sh scripts/install-buildx.sh)
+buildx_env=$(sh scripts/ci/install-buildx.sh)
 eval "$buildx_env"
 export INPROC_BUILDX INPROC_BUILDKITD
 (cd tests && E2E=1 go test -count=1 -timeout 60m -v ./e2e/)

@@ -30,14 +30,9 @@ INPROC_SDK_PROXY says one already runs. GO names the go command (default: go).
 EOF
 }
 
-die() {
-	echo "vendor-function: $*" >&2
-	exit 1
-}
-
-need_arg() {
-	[ $# -ge 2 ] || die "option $1 needs a value (see --help)"
-}
+prog='vendor-function'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
 lang=""
 handler=""
@@ -63,18 +58,15 @@ while [ $# -gt 0 ]; do
 		templates="$2"
 		shift
 		;;
-	*)
-		usage >&2
-		die "unknown argument: $1"
-		;;
+	*) die_usage "unknown argument: $1" ;;
 	esac
 	shift
 done
 
-[ -n "$lang" ] || die "missing -l LANG (see --help)"
-[ -n "$handler" ] || die "missing -h HANDLER_DIR (see --help)"
+[ -n "$lang" ] || die_usage "missing -l LANG"
+[ -n "$handler" ] || die_usage "missing -h HANDLER_DIR"
 case "$lang" in
-*/* | . | ..) die "LANG '$lang' must be a template name, not a path" ;;
+*/* | . | ..) die_usage "LANG '$lang' must be a template name, not a path" ;;
 esac
 if [ -z "$templates" ]; then
 	if [ -d "template/$lang" ]; then

@@ -26,10 +26,13 @@ folder) would once the module is published.
 
 Commands:
   version            print the pinned version
-  check              verify that every go.mod of the repository that requires
+  check [-tag TAG]   verify that every go.mod of the repository that requires
                      the SDK pins the same version, with go.sum hashes equal to
                      watchdog/ zipped as that version; exit 1 naming each
-                     mismatch (watchdog/ changed: run "scripts/sdk.sh bump")
+                     mismatch (watchdog/ changed: run "scripts/sdk.sh bump").
+                     With -tag, also that the release tag TAG (watchdog/vX.Y.Z,
+                     the module's, or vX.Y.Z, the templates' ref) names that
+                     version: what the release workflow runs on each tag
   bump [VERSION]     pin VERSION (default: the next patch version) in every
                      go.mod and go.sum that requires the SDK
   proxy DIR          write a GOPROXY folder for the pinned version to DIR
@@ -83,6 +86,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	repo := flags.String("repo", "", "repository root")
 	addr := flags.String("addr", "127.0.0.1:0", "listen address")
 	modcache := flags.Bool("modcache", false, "also serve the module cache")
+	tag := flags.String("tag", "", "release tag to check against the pins")
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -96,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		min, max int
 	}{
 		"version": {"version", 0, 0},
-		"check":   {"check", 0, 0},
+		"check":   {"check [-tag TAG]", 0, 0},
 		"bump":    {"bump [VERSION]", 0, 1},
 		"proxy":   {"proxy DIR", 1, 1},
 		"serve":   {"serve [-addr A] [-modcache]", 0, 0},
@@ -110,6 +114,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	flags.Visit(func(f *flag.Flag) {
 		if (f.Name == "addr" || f.Name == "modcache") && cmd != "serve" && cmd != "run" {
 			misplaced = fmt.Errorf("%w: -%s goes with serve and run, not %s", errUsage, f.Name, cmd)
+		}
+		if f.Name == "tag" && cmd != "check" {
+			misplaced = fmt.Errorf("%w: -tag goes with check, not %s", errUsage, cmd)
 		}
 	})
 	if misplaced != nil {
@@ -133,6 +140,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, v)
 		return nil
 	case "check":
+		if *tag != "" {
+			return r.checkTag(*tag, stdout)
+		}
 		return r.check(stdout)
 	case "bump":
 		next := ""

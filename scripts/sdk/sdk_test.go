@@ -117,9 +117,56 @@ func TestPinsMustAgree(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"nope"}, {"proxy"}, {"proxy", "a", "b"}, {"run"}, {"check", "-addr", "x"}, {"version", "-bogus"}} {
+	for _, args := range [][]string{nil, {"nope"}, {"proxy"}, {"proxy", "a", "b"}, {"run"}, {"check", "-addr", "x"}, {"version", "-bogus"}, {"version", "-tag", "v0.1.0"}, {"serve", "-tag", "v0.1.0"}} {
 		if err := run(args, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 			t.Errorf("run %q: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestCheckTag: a release tag passes only when it names the version every
+// go.mod pins and the pins match watchdog/; a tag of another form is a
+// usage error that says which forms are accepted.
+func TestCheckTag(t *testing.T) {
+	r := fakeRepo(t)
+	for _, tc := range []struct {
+		tag   string
+		usage bool   // a usage error
+		fails string // an error holding this, or "" for success
+	}{
+		{tag: "watchdog/v0.1.0"},
+		{tag: "v0.1.0"},
+		{tag: "watchdog/v0.1.1", fails: "tag watchdog/v0.1.1 names v0.1.1, but the go.mod files pin " + modulePath + "@v0.1.0"},
+		{tag: "v0.0.9", fails: "scripts/sdk.sh bump v0.0.9"},
+		{tag: "0.1.0", usage: true},
+		{tag: "watchdog/0.1.0", usage: true},
+		{tag: "watchdog/v0.1", usage: true},
+		{tag: "watchdog/v0.1.0-rc.1", usage: true},
+		{tag: "templates/v0.1.0", usage: true},
+		{tag: "watchdog/watchdog/v0.1.0", usage: true},
+	} {
+		t.Run(tc.tag, func(t *testing.T) {
+			var out strings.Builder
+			err := run([]string{"check", "-repo", r.root, "-tag", tc.tag}, &out, io.Discard)
+			switch {
+			case tc.usage:
+				if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "watchdog/vMAJOR.MINOR.PATCH") {
+					t.Errorf("check -tag %q: %v, want a usage error naming the accepted forms", tc.tag, err)
+				}
+			case tc.fails != "":
+				if err == nil || errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.fails) {
+					t.Errorf("check -tag %q: %v, want an error holding %q", tc.tag, err, tc.fails)
+				}
+			case err != nil:
+				t.Errorf("check -tag %q: %v", tc.tag, err)
+			case !strings.Contains(out.String(), "names v0.1.0, the version every go.mod pins"):
+				t.Errorf("check -tag %q printed %q", tc.tag, out.String())
+			}
+		})
+	}
+	// The tag alone is not enough: the pins must also match watchdog/.
+	write(t, r.root, "watchdog/sdk.go", "package watchdog\n\n// Version is what the SDK says it is.\nconst Version = \"two\"\n")
+	if err := run([]string{"check", "-repo", r.root, "-tag", "watchdog/v0.1.0"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "template/x/go.sum") {
+		t.Errorf("check -tag after watchdog/ changed: %v, want the go.sum mismatch", err)
 	}
 }

@@ -71,13 +71,13 @@ func buildImages(ctx context.Context, repo, goImage, work string, vs []*Variant,
 }
 
 // buildTemplate builds the template's own Dockerfile with the benchmark's
-// echo handler through scripts/build-function.sh, as a user's build would.
+// echo handler through scripts/ci/build-function.sh, as a user's build would.
 func buildTemplate(ctx context.Context, repo, work string, v *Variant, buildArgs []string) error {
 	handler := filepath.Join(work, "handler-"+v.Key)
 	if err := copyEmbedded("testdata/"+v.Template, handler); err != nil {
 		return err
 	}
-	args := []string{filepath.Join(repo, "scripts", "build-function.sh"), "-r", repo,
+	args := []string{filepath.Join(repo, "scripts", "ci", "build-function.sh"), "-r", repo,
 		"-l", v.Template, "-h", handler, "-t", v.Image, "-o", filepath.Join(work, "build-"+v.Key)}
 	for _, a := range buildArgs {
 		args = append(args, "-b", a)

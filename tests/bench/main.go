@@ -91,7 +91,7 @@ func parseFlags(args []string, output io.Writer) (Options, error) {
 	check := fs.Bool("check", false, "check the flags and exit (scripts/bench.sh does so before installing anything)")
 	fs.StringVar(&o.Out, "out", "", "output directory (default: REPO/docs, or a temp dir with -smoke)")
 	fs.StringVar(&o.Repo, "repo", "", "repository root (default: found above the working directory)")
-	fs.StringVar(&o.GoImage, "go-image", "localhost/inproc-go/golang:local", "GO_IMAGE build arg: the builder image (scripts/builder-image.sh makes it)")
+	fs.StringVar(&o.GoImage, "go-image", "localhost/inproc-go/golang:local", "GO_IMAGE build arg: the builder image (scripts/ci/builder-image.sh makes it)")
 	fs.StringVar(&o.ServerCPU, "server-cpu", "0", "CPU the containers are pinned to (podman --cpuset-cpus)")
 	fs.StringVar(&o.ClientCPU, "client-cpu", "1", "CPU wrk is pinned to (taskset -c)")
 	fs.StringVar(&o.ShipperCPU, "shipper-cpu", "server", "where the log shipper (conmon) runs: server (the server's CPU, as on a node),\nclient (wrk's CPU, which hides its share) or unpinned")
@@ -361,7 +361,7 @@ func preflight(ctx context.Context, o *Options) error {
 			return err
 		}
 		for {
-			if _, err := os.Stat(filepath.Join(dir, "scripts", "build-function.sh")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "scripts", "ci", "build-function.sh")); err == nil {
 				break
 			}
 			parent := filepath.Dir(dir)
@@ -381,7 +381,7 @@ func preflight(ctx context.Context, o *Options) error {
 		return fmt.Errorf("need 2 CPUs to pin the server and wrk apart, have %d", runtime.NumCPU())
 	}
 	if _, err := podman(ctx, "image", "exists", o.GoImage); err != nil {
-		return fmt.Errorf("builder image %s not found: run scripts/builder-image.sh", o.GoImage)
+		return fmt.Errorf("builder image %s not found: run scripts/ci/builder-image.sh", o.GoImage)
 	}
 	return nil
 }

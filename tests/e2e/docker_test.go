@@ -22,7 +22,7 @@ import (
 // does with Docker: "DOCKER_BUILDKIT=1 docker build" and "docker buildx
 // build" of the unchanged Dockerfile, "docker run" as faas-cli local-run
 // runs it. scripts/test.sh starts a dockerd of its own
-// (scripts/docker-engine.sh) and passes DOCKER_HOST and DOCKER_BRIDGE_IP.
+// (scripts/ci/docker-engine.sh) and passes DOCKER_HOST and DOCKER_BRIDGE_IP.
 
 // dockerCLI is Debian's docker client (docker.io), which builds with the
 // daemon's BuildKit under DOCKER_BUILDKIT=1; a newer client needs the buildx
@@ -36,9 +36,9 @@ func requireDocker(t *testing.T) {
 	requireE2E(t)
 	if os.Getenv("DOCKER_HOST") == "" || os.Getenv("DOCKER_BRIDGE_IP") == "" {
 		if os.Getenv("CI") != "" {
-			t.Fatal("DOCKER_HOST and DOCKER_BRIDGE_IP are not set: scripts/test.sh starts a Docker Engine with scripts/docker-engine.sh")
+			t.Fatal("DOCKER_HOST and DOCKER_BRIDGE_IP are not set: scripts/test.sh starts a Docker Engine with scripts/ci/docker-engine.sh")
 		}
-		t.Skip("needs a Docker Engine: eval \"$(scripts/docker-engine.sh start DIR)\" and export DOCKER_HOST DOCKER_BRIDGE_IP")
+		t.Skip("needs a Docker Engine: eval \"$(scripts/ci/docker-engine.sh start DIR)\" and export DOCKER_HOST DOCKER_BRIDGE_IP")
 	}
 	if err := dockerSetup(); err != nil {
 		t.Fatal(err)

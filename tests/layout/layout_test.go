@@ -170,18 +170,80 @@ func TestBuildContext(t *testing.T) {
 	}
 }
 
-// shrinkwrap lays out the build context as faas-cli build does, with
-// scripts/shrinkwrap.sh, then raises go.work's go line as the Dockerfile
-// does (go work use).
+// shrinkwrap lays out the build context of the repository's template lang
+// in a new folder; see layOut.
 func shrinkwrap(t *testing.T, root, lang, handler string) string {
 	t.Helper()
 	ctx := filepath.Join(t.TempDir(), "build")
-	cmd := exec.Command("sh", filepath.Join(root, "scripts", "shrinkwrap.sh"), filepath.Join(root, "template", lang), handler, ctx)
+	layOut(t, root, filepath.Join(root, "template", lang), handler, ctx)
+	return ctx
+}
+
+// layOut lays out the build context ctx as faas-cli build does, with
+// scripts/shrinkwrap.sh: the template folder, then the handler over its
+// function/; then raises go.work's go line as the Dockerfile does (go work
+// use).
+func layOut(t *testing.T, root, template, handler, ctx string) {
+	t.Helper()
+	cmd := exec.Command("sh", filepath.Join(root, "scripts", "shrinkwrap.sh"), template, handler, ctx)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("shrinkwrap.sh: %v\n%s", err, out)
 	}
 	mustGo(t, ctx, "work", "use")
-	return ctx
+}
+
+// TestPinnedByRef builds each template pinned by ref as faas-cli 0.18 lays
+// it out: "faas-cli template pull URL#REF" (or lang: TEMPLATE@REF in
+// stack.yaml) writes template/TEMPLATE@REF/, and "faas-cli build" takes the
+// folder of template/ named exactly as the function's lang, copies it into
+// build/NAME/ and the handler over build/NAME/function/. The ref is the
+// release tag of the SDK version the templates pin (docs/releases.md), and
+// the build selects that version.
+func TestPinnedByRef(t *testing.T) {
+	root := requireProxy(t)
+	ref := strings.TrimSpace(mustRun(t, "sh", filepath.Join(root, "scripts", "sdk.sh"), "version"))
+	for _, lang := range fnfolder.Langs {
+		t.Run(lang, func(t *testing.T) {
+			pinned := lang + "@" + ref
+			stack := fnfolder.New(t, root, pinned, "hello")
+			if yaml := readAll(t, stack, "stack.yaml"); !strings.Contains(yaml, "\n    lang: "+pinned+"\n") {
+				t.Fatalf("stack.yaml does not name lang %s:\n%s", pinned, yaml)
+			}
+			template := templateFolder(t, stack, pinned)
+			ctx := filepath.Join(stack, "build", "hello")
+			layOut(t, root, template, filepath.Join(stack, "hello"), ctx)
+			if _, err := os.Stat(filepath.Join(ctx, "meta.json")); err != nil {
+				t.Errorf("the build context lacks the meta.json faas-cli writes into template/%s/: %v", pinned, err)
+			}
+			results, out, err := testResults(t, filepath.Join(ctx, "function"))
+			if err != nil || results["TestStubEchoesBody"] != "pass" {
+				t.Fatalf("go test in build/hello/function: %v (TestStubEchoesBody: %q)\n%s", err, results["TestStubEchoesBody"], out)
+			}
+			mustGo(t, ctx, "build", "-trimpath", "-ldflags", "-s -w", "-o", "handler", ".")
+			if got := strings.TrimSpace(mustGo(t, ctx, "list", "-m", "github.com/inproc-go/templates/watchdog")); got != "github.com/inproc-go/templates/watchdog "+ref {
+				t.Errorf("template %s builds with %q, want the SDK at its ref, %s", pinned, got, ref)
+			}
+		})
+	}
+}
+
+// templateFolder is the folder of stack/template/ whose name is lang, as
+// faas-cli build looks a function's template up; the test fails if none is.
+func templateFolder(t *testing.T, stack, lang string) string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(stack, "template"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() == lang {
+			return filepath.Join(stack, "template", e.Name())
+		}
+		names = append(names, e.Name())
+	}
+	t.Fatalf("faas-cli build would find no template %s in template/ (it holds %q)", lang, names)
+	return ""
 }
 
 // goModAt is the template stub's go.mod with its go line set to version.

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,45 +30,81 @@ type check struct {
 	// run runs the command in a stack folder that "faas-cli new --lang
 	// golang-middleware-inproc hello" made; nil for reproduced commands.
 	run func(t *testing.T, root, stack, command string)
-	// reproducedBy names the tests that do what the command does, for
-	// commands that need faas-cli, a registry or root.
-	reproducedBy string
+	// reproducedBy names what does what the command does, for commands
+	// that need faas-cli, a registry or root.
+	reproducedBy ref
+}
+
+// ref names what reproduces a command: a test (byTest) or a step of a
+// script (byStep). TestReproducersExist fails when the test or the step
+// it names does not exist.
+type ref struct {
+	pkg, test    string // a package folder and a test of it
+	script, step string // a script and a line of it
+	note         string // what of the command it does
+}
+
+// byTest is the test named test of the package in the folder pkg, relative
+// to the repository root: a top-level test as "go test -list" lists it,
+// and optionally its subtests, as TestName/sub.
+func byTest(pkg, test, note string) ref { return ref{pkg: pkg, test: test, note: note} }
+
+// byStep is the step of a script that runs the line given, for what only
+// scripts/test.sh or .ci/run does.
+func byStep(script, line, note string) ref { return ref{script: script, step: line, note: note} }
+
+func (r ref) String() string {
+	s := r.script + ": " + r.step
+	if r.test != "" {
+		s = r.pkg + " " + r.test
+	}
+	if r.note != "" {
+		s += " (" + r.note + ")"
+	}
+	return s
 }
 
 var checks = map[string]check{
-	"faas-cli template pull https://github.com/inproc-go/templates":          {reproducedBy: "fnfolder.New (a copy of template/) in tests/layout and tests/e2e"},
-	"faas-cli new --lang golang-middleware-inproc hello --prefix ttl.sh/you": {reproducedBy: "fnfolder.New (function/ copied to hello/, stack.yaml written) in tests/layout TestNewFolderIsAModule"},
+	"faas-cli template pull https://github.com/inproc-go/templates":          {reproducedBy: byTest("tests/layout", "TestNewFolderIsAModule", "fnfolder.New: a copy of template/, as in tests/e2e")},
+	"faas-cli new --lang golang-middleware-inproc hello --prefix ttl.sh/you": {reproducedBy: byTest("tests/layout", "TestNewFolderIsAModule", "fnfolder.New: function/ copied to hello/, stack.yaml written")},
 	"cd hello && go test ./... && go vet ./... && cd ..":                     {run: runShell},
-	"faas-cli up -f stack.yaml":                                              {reproducedBy: "tests/e2e TestFirstHour (scripts/build-function.sh: the build context faas-cli lays out, the Dockerfile unchanged)"},
-	`echo -n "world" | faas-cli invoke hello`:                                {reproducedBy: "tests/e2e TestTemplates/contract (a POST to the function)"},
-	"faas-cli logs hello":                                                    {reproducedBy: "tests/e2e waitLogs (the container's log lines)"},
-	"faas-cli publish -f stack.yaml --platforms linux/amd64,linux/arm64":     {reproducedBy: "tests/e2e TestMultiArch (docker buildx build --platform linux/amd64,linux/arm64 --output type=registry, read back)"},
-	"scripts/demo.sh":  {reproducedBy: "scripts/test.sh, its last step (--native and --containers)"},
-	"scripts/test.sh":  {reproducedBy: ".ci/run"},
-	"scripts/bench.sh": {reproducedBy: "scripts/test.sh, its benchmark step (scripts/bench.sh --smoke: the same run, shorter)"},
+	"faas-cli up -f stack.yaml":                                              {reproducedBy: byTest("tests/e2e", "TestFirstHour", "scripts/ci/build-function.sh: the build context faas-cli lays out, the Dockerfile unchanged")},
+	`echo -n "world" | faas-cli invoke hello`:                                {reproducedBy: byTest("tests/e2e", "TestTemplates/contract", "a POST to the function")},
+	"faas-cli logs hello":                                                    {reproducedBy: byTest("tests/e2e", "TestTemplates/contract", "waitLogs: the container's log lines")},
+	"faas-cli publish -f stack.yaml --platforms linux/amd64,linux/arm64":     {reproducedBy: byTest("tests/e2e", "TestMultiArch", "docker buildx build --platform linux/amd64,linux/arm64 --output type=registry, read back")},
+	"scripts/demo.sh":  {reproducedBy: byStep("scripts/test.sh", "sh scripts/demo.sh --native", "its last step, --native and --containers")},
+	"scripts/test.sh":  {reproducedBy: byStep(".ci/run", "exec sh scripts/test.sh", "")},
+	"scripts/bench.sh": {reproducedBy: byStep("scripts/test.sh", "sh scripts/bench.sh --smoke", "the same run, shorter")},
 	"path/to/templates/scripts/vendor-function.sh -l golang-middleware-inproc -h ./hello -t ./template": {run: runVendor},
-	"faas-cli build -f stack.yaml --build-arg GOFLAGS=-mod=vendor --build-arg GOPROXY=off":              {reproducedBy: "tests/e2e TestModules/vendored"},
+	"faas-cli build -f stack.yaml --build-arg GOFLAGS=-mod=vendor --build-arg GOPROXY=off":              {reproducedBy: byTest("tests/e2e", "TestModules/vendored", "")},
 	"path/to/templates/scripts/local-run.sh -l golang-middleware-inproc -h ./hello -e exec_timeout=30s": {run: runLocal},
-	"curl -d hi 127.0.0.1:8080/": {reproducedBy: "runLocal here, with the local-run command above"},
-	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..":                             {run: runShell},
-	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                                              {run: runServe},
-	"export GOPROXY=http://127.0.0.1:3000,https://proxy.golang.org GONOSUMDB=github.com/inproc-go/templates": {run: runExport},
+	"curl -d hi 127.0.0.1:8080/": {reproducedBy: byTest("tests/readme", "TestRunnableCommands", "runLocal, with the local-run command above")},
+	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..": {run: runShell},
+	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                  {run: runServe},
+	"scripts/sdk.sh version":                                                     {run: runShell},
+	"scripts/sdk.sh bump v0.4.0":                                                 {reproducedBy: byTest("scripts/sdk", "TestCheckThenBump", "in a repository and module cache of its own: a version once cached never changes")},
+	"git tag watchdog/v0.4.0 && git tag v0.4.0":                                  {reproducedBy: byStep(".github/workflows/release.yml", `for tag in "watchdog/$version" "$version"; do`, "the release workflow checks that both tags name one commit")},
+	"git push origin watchdog/v0.4.0 v0.4.0":                                     {reproducedBy: byStep(".github/workflows/release.yml", `run: sh scripts/sdk.sh check -tag "$GITHUB_REF_NAME"`, "what runs on each pushed tag")},
+	"scripts/sdk.sh check -tag watchdog/v0.4.0":                                  {reproducedBy: byTest("scripts/sdk", "TestCheckTag", "tags that name the pin, others, malformed ones")},
+	"faas-cli template pull https://github.com/inproc-go/templates#v0.4.0":       {reproducedBy: byTest("tests/layout", "TestPinnedByRef", "fnfolder.New with LANG@REF: template/<lang>@<ref>/ with its meta.json")},
+	"faas-cli build -f stack.yaml":                                               {reproducedBy: byTest("tests/layout", "TestPinnedByRef", "build/hello/ from template/<lang>@<ref>/")},
 
 	// CONTRIBUTING.md
-	"scripts/test.sh --unit":                                                                      {reproducedBy: ".github/workflows/test.yml, its unit job"},
-	"cd watchdog && go test -race -count=1 ./...":                                                 {reproducedBy: "scripts/test.sh, its unit-test step (the same line)"},
+	"export GOPROXY=http://127.0.0.1:3000,https://proxy.golang.org GONOSUMDB=github.com/inproc-go/templates": {run: runExport},
+	"scripts/test.sh --unit":                                                                      {reproducedBy: byStep(".github/workflows/test.yml", "run: sh scripts/test.sh --unit", "the unit job")},
+	"cd watchdog && go test -race -count=1 ./...":                                                 {reproducedBy: byStep("scripts/test.sh", "(cd watchdog && go test -race -count=1 ./...)", "the same line")},
 	"cd watchdog && go test -race -count=1 -run TestConfigTable .":                                {run: runInRoot},
-	"cd tests && sh ../scripts/sdk.sh run -- go test -race -count=1 ./layout/":                    {reproducedBy: "scripts/test.sh, its unit-test step (cd tests && go test -race -count=1 ./..., under sdk.sh run)"},
-	"cd tests && sh ../scripts/sdk.sh run -- go test -count=1 ./readme/":                          {reproducedBy: "this package's tests, as scripts/test.sh runs them"},
-	"cd tests && E2E=1 sh ../scripts/sdk.sh run -- go test -count=1 -v -run TestFirstHour ./e2e/": {reproducedBy: "scripts/test.sh, its end-to-end step (E2E=1 go test ./e2e/, TestFirstHour among its tests)"},
-	"cd tests && go test -count=1 -run TestInstructionsPerCall ./instructions/ -update -v":        {reproducedBy: "scripts/test.sh, its unit-test step (TestInstructionsPerCall, without -update)"},
+	"cd tests && sh ../scripts/sdk.sh run -- go test -race -count=1 ./layout/":                    {reproducedBy: byStep("scripts/test.sh", "(cd tests && go test -race -count=1 -timeout 30m ./...)", "every package of tests/, under sdk.sh run")},
+	"cd tests && sh ../scripts/sdk.sh run -- go test -count=1 ./readme/":                          {reproducedBy: byTest("tests/readme", "TestEveryCommandIsChecked", "this package's tests, as scripts/test.sh runs them")},
+	"cd tests && E2E=1 sh ../scripts/sdk.sh run -- go test -count=1 -v -run TestFirstHour ./e2e/": {reproducedBy: byTest("tests/e2e", "TestFirstHour", "in scripts/test.sh's end-to-end step")},
+	"cd tests && go test -count=1 -run TestInstructionsPerCall ./instructions/ -update -v":        {reproducedBy: byTest("tests/instructions", "TestInstructionsPerCall", "without -update, in scripts/test.sh's unit-test step")},
 	"cd watchdog && go test -count=1 -run '^TestChainAllocations$' .":                             {run: runInRoot},
-	"cd tests && sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost -runs 3":                 {reproducedBy: "tests/bench/cmd/callcost TestBareRows (this command with -only 1,4 and a few hundred calls)"},
+	"cd tests && sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost -runs 3":                 {reproducedBy: byTest("tests/bench/cmd/callcost", "TestBareRows", "this command with -only 1,4 and a few hundred calls")},
 	"sh scripts/sdk.sh check":                                                                     {run: runInRoot},
-	"sh scripts/sdk.sh bump":                                                                      {reproducedBy: "scripts/sdk TestCheckThenBump"},
-	"sh scripts/sync-templates.sh":                                                                {reproducedBy: "scripts/test.sh, its pins step (sync-templates.sh --check)"},
-	"sh scripts/lint.sh":                                                                          {reproducedBy: "scripts/test.sh, its lint step"},
-	"sh scripts/lint.sh shell gofmt vet":                                                          {reproducedBy: "scripts/test.sh, its lint step (every check)"},
+	"sh scripts/sdk.sh bump":                                                                      {reproducedBy: byTest("scripts/sdk", "TestCheckThenBump", "")},
+	"sh scripts/sync-templates.sh":                                                                {reproducedBy: byStep("scripts/test.sh", "sh scripts/sync-templates.sh --check", "the pins step")},
+	"sh scripts/lint.sh":                                                                          {reproducedBy: byStep("scripts/test.sh", "sh scripts/lint.sh", "the lint step")},
+	"sh scripts/lint.sh shell gofmt vet":                                                          {reproducedBy: byStep("scripts/test.sh", "sh scripts/lint.sh", "the lint step runs every check")},
 }
 
 // pages are the Markdown files whose sh blocks are checked: the README,
@@ -96,8 +133,8 @@ func commands(t *testing.T, root string) []string {
 		for sc := bufio.NewScanner(strings.NewReader(string(data))); sc.Scan(); {
 			line := sc.Text()
 			switch {
-			case strings.HasPrefix(line, "```"):
-				in = line == "```sh"
+			case strings.HasPrefix(strings.TrimSpace(line), "```"): // in a list item too
+				in = strings.TrimSpace(line) == "```sh"
 			case in:
 				if line = strings.TrimSpace(comment.ReplaceAllString(line, "")); line != "" && !strings.HasPrefix(line, "#") {
 					out = append(out, line)
@@ -126,10 +163,114 @@ func TestEveryCommandIsChecked(t *testing.T) {
 		if !seen[c] {
 			t.Errorf("check for a command that README.md, CONTRIBUTING.md and docs/ no longer have: %q", c)
 		}
-		if ch.run == nil && ch.reproducedBy == "" {
+		if ch.run == nil && ch.reproducedBy == (ref{}) {
 			t.Errorf("check for %q neither runs it nor names what reproduces it", c)
 		}
 	}
+}
+
+// TestReproducersExist: each test a check names is one that "go test
+// -list" lists in its package, its subtests string literals of the
+// package's test files, and each script step a line the script runs, so
+// renaming a test or a step fails here, not silently.
+func TestReproducersExist(t *testing.T) {
+	root := repoRoot(t)
+	listed := map[string]map[string]bool{} // package folder: its tests
+	for c, ch := range checks {
+		r := ch.reproducedBy
+		switch {
+		case r == (ref{}):
+		case r.test != "":
+			if listed[r.pkg] == nil {
+				listed[r.pkg] = listTests(t, filepath.Join(root, r.pkg))
+			}
+			name, subs, _ := strings.Cut(r.test, "/")
+			if !listed[r.pkg][name] {
+				t.Errorf("%q is reproduced by %s, but go test -list in %s lists no %s", c, r, r.pkg, name)
+				continue
+			}
+			if subs == "" {
+				continue
+			}
+			src := testSources(t, filepath.Join(root, r.pkg))
+			for _, sub := range strings.Split(subs, "/") {
+				if !strings.Contains(src, strconv.Quote(sub)) {
+					t.Errorf("%q is reproduced by %s, but no test file of %s names a subtest %q", c, r, r.pkg, sub)
+				}
+			}
+		case r.script != "":
+			if !runsLine(t, filepath.Join(root, r.script), r.step) {
+				t.Errorf("%q is reproduced by %s, but %s has no line that runs %q", c, r, r.script, r.step)
+			}
+		default:
+			t.Errorf("%q: reproducedBy names neither a test nor a script step: %+v", c, r)
+		}
+	}
+}
+
+// listedName is a line of "go test -list" that names a test.
+var listedName = regexp.MustCompile(`^(Test|Example|Benchmark|Fuzz)\w*$`)
+
+// listTests returns the tests "go test -list" lists in the package in dir.
+// E2E is left out of its environment: with E2E=1, tests/e2e's TestMain
+// would set up its containers before listing.
+func listTests(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	cmd := exec.Command("go", "test", "-list", ".*", ".")
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "E2E=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go test -list in %s: %v\n%s", dir, err, out)
+	}
+	tests := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if listedName.MatchString(line) {
+			tests[line] = true
+		}
+	}
+	if len(tests) == 0 {
+		t.Fatalf("go test -list in %s listed no test:\n%s", dir, out)
+	}
+	return tests
+}
+
+// testSources returns the text of the _test.go files in dir.
+func testSources(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// runsLine reports whether the script has a line, not a comment, that
+// starts with line once its indentation is trimmed.
+func runsLine(t *testing.T, script, line string) bool {
+	t.Helper()
+	data, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); !strings.HasPrefix(l, "#") && strings.HasPrefix(l, line) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestRunnableCommands runs, in the order the README gives them, each

@@ -42,7 +42,7 @@ func TryBuildFunction(t testing.TB, f Function) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	args := []string{filepath.Join(root, "scripts", "build-function.sh"),
+	args := []string{filepath.Join(root, "scripts", "ci", "build-function.sh"),
 		"-r", root, "-l", f.Lang, "-h", f.Handler, "-t", f.Tag,
 		"-o", filepath.Join(t.TempDir(), "build")}
 	for _, a := range withDefaults(f.BuildArgs) {

@@ -45,12 +45,12 @@ var repoRoot = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "scripts", "build-function.sh")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "scripts", "ci", "build-function.sh")); err == nil {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("repository root not found: no scripts/build-function.sh above the working directory")
+			return "", errors.New("repository root not found: no scripts/ci/build-function.sh above the working directory")
 		}
 		dir = parent
 	}
@@ -61,7 +61,7 @@ var repoRoot = sync.OnceValues(func() (string, error) {
 func RepoRoot() (string, error) { return repoRoot() }
 
 // BuilderImage is the local Go builder image that Setup makes from this
-// machine's toolchain (scripts/builder-image.sh), passed to every build as
+// machine's toolchain (scripts/ci/builder-image.sh), passed to every build as
 // GO_IMAGE. Its name is its own, never the official image's.
 const BuilderImage = "localhost/inproc-go/golang:local"
 
@@ -83,10 +83,10 @@ func Setup() error {
 			"scripts/sdk.sh run -- go test ... (scripts/test.sh does)")
 	}
 	for _, script := range [][]string{{"install-tools.sh"}, {"builder-image.sh", BuilderImage}} {
-		cmd := exec.Command("sh", append([]string{filepath.Join(root, "scripts", script[0])}, script[1:]...)...)
+		cmd := exec.Command("sh", append([]string{filepath.Join(root, "scripts", "ci", script[0])}, script[1:]...)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("scripts/%s: %w", script[0], err)
+			return fmt.Errorf("scripts/ci/%s: %w", script[0], err)
 		}
 	}
 	for _, tool := range []string{"buildah", "podman", "runc"} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -16,12 +17,22 @@ var Langs = []string{"golang-middleware-inproc", "golang-http-inproc"}
 // --lang LANG NAME" do, in a new folder under t.TempDir(): template/LANG/
 // (a copy of the repository's), NAME/ (a copy of its function/ folder) and
 // stack.yaml. It returns the stack folder.
+//
+// LANG may name a ref, as TEMPLATE@REF: faas-cli 0.18 pulls a template
+// pinned by ref ("faas-cli template pull URL#REF", or lang: TEMPLATE@REF in
+// stack.yaml) into template/TEMPLATE@REF/, with the meta.json it writes
+// there, and its build finds that folder by the function's lang.
 func New(t testing.TB, root, lang, name string) string {
 	t.Helper()
 	stack := t.TempDir()
+	base, ref, pinned := strings.Cut(lang, "@")
 	template := filepath.Join(stack, "template", lang)
-	if err := os.CopyFS(template, os.DirFS(filepath.Join(root, "template", lang))); err != nil {
+	if err := os.CopyFS(template, os.DirFS(filepath.Join(root, "template", base))); err != nil {
 		t.Fatal(err)
+	}
+	if pinned {
+		meta := fmt.Sprintf(`{"repository":"https://github.com/inproc-go/templates","ref_name":%q,"written_at":"2026-01-01T00:00:00Z"}`, ref)
+		Write(t, filepath.Join(template, "meta.json"), meta)
 	}
 	if err := os.CopyFS(filepath.Join(stack, name), os.DirFS(filepath.Join(template, "function"))); err != nil {
 		t.Fatal(err)

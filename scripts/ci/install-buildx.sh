@@ -10,7 +10,7 @@ BUILDKIT_VERSION=v0.34.2
 
 usage() {
 	cat <<EOF
-Usage: scripts/install-buildx.sh [BIN_DIR]
+Usage: scripts/ci/install-buildx.sh [BIN_DIR]
 
 Builds, with go, into BIN_DIR (default \${XDG_CACHE_HOME:-\$HOME/.cache}/inproc-go/bin):
   docker-buildx  github.com/docker/buildx/cmd/buildx@$BUILDX_VERSION
@@ -23,25 +23,15 @@ Install docker-buildx as a CLI plugin by linking it from
 EOF
 }
 
-die() {
-	echo "install-buildx: $*" >&2
-	exit 1
-}
+prog='install-buildx'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
 
+help_if_asked "${1:-}"
 case "${1:-}" in
--h | --help)
-	usage
-	exit 0
-	;;
--*)
-	echo "install-buildx: unknown option '$1' (see --help)" >&2
-	exit 2
-	;;
+-*) die_usage "unknown option '$1'" ;;
 esac
-[ $# -le 1 ] || {
-	echo "install-buildx: want at most one BIN_DIR, got $#" >&2
-	exit 2
-}
+[ $# -le 1 ] || die_usage "want at most one BIN_DIR, got $#"
 bin=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/inproc-go/bin}
 command -v go >/dev/null 2>&1 || die "go not found on PATH"
 mkdir -p "$bin" || die "cannot make $bin"

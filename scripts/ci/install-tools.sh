@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages the e2e harness needs to build and run
 # function images: buildah and podman, and Docker Engine (docker.io, started
-# by scripts/docker-engine.sh) with a registry (docker-registry). Packages
+# by scripts/ci/docker-engine.sh) with a registry (docker-registry). Packages
 # already present are left alone, so a second run is fast and needs no
 # network. iptables is needed by netavark for -p port mappings.
 set -eu
@@ -22,20 +22,13 @@ Needs root (or sudo). Exits non-zero with a message when an install fails.
 EOF
 }
 
-die() {
-	echo "install-tools: $*" >&2
-	exit 1
-}
+prog='install-tools'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
 
-case "${1-}" in
--h | --help)
-	usage
-	exit 0
-	;;
--*)
-	echo "install-tools: unknown option '$1' (see --help)" >&2
-	exit 2
-	;;
+help_if_asked "${1:-}"
+case "${1:-}" in
+-*) die_usage "unknown option '$1'" ;;
 esac
 e2e=true
 if [ $# -gt 0 ]; then

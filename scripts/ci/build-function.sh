@@ -22,20 +22,15 @@ Options:
   -b NAME=VALUE       build arg, may be repeated (--build-arg is accepted too)
   --secret SPEC       passed to buildah, e.g. id=netrc,src=/path, may be repeated
   -o BUILD_DIR        build dir to use (must not exist; default: a new temp dir)
-  -r REPO_ROOT        repository root (default: the parent of this script's dir)
+  -r REPO_ROOT        repository root (default: the one this script is in)
   --help              show this text
 Anything after -- is passed to buildah bud as is (e.g. --no-cache).
 EOF
 }
 
-die() {
-	echo "build-function: $*" >&2
-	exit 1
-}
-
-need_arg() {
-	[ $# -ge 2 ] || die "option $1 needs a value (see --help)"
-}
+prog='build-function'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
 
 lang=""
 handler=""
@@ -85,7 +80,7 @@ while [ $# -gt 0 ]; do
 		need_arg "$@"
 		case "$2" in
 		*=*) ;;
-		*) die "build arg '$2' is not NAME=VALUE" ;;
+		*) die_usage "build arg '$2' is not NAME=VALUE" ;;
 		esac
 		extra="$extra --build-arg $(quote "$2")"
 		shift
@@ -104,26 +99,23 @@ while [ $# -gt 0 ]; do
 		done
 		break
 		;;
-	*)
-		usage >&2
-		die "unknown argument: $1"
-		;;
+	*) die_usage "unknown argument: $1" ;;
 	esac
 	shift
 done
 
-[ -n "$lang" ] || die "missing -l LANG (see --help)"
-[ -n "$handler" ] || die "missing -h HANDLER_DIR (see --help)"
-[ -n "$tag" ] || die "missing -t IMAGE_TAG (see --help)"
+[ -n "$lang" ] || die_usage "missing -l LANG"
+[ -n "$handler" ] || die_usage "missing -h HANDLER_DIR"
+[ -n "$tag" ] || die_usage "missing -t IMAGE_TAG"
 if [ -z "$repo_root" ]; then
-	repo_root="$(cd "$(dirname "$0")/.." && pwd)"
+	repo_root="$(cd "$(dirname "$0")/../.." && pwd)"
 fi
 
 template="$repo_root/template/$lang"
 [ -d "$template" ] || die "template '$lang' not found at $template"
 [ -f "$template/Dockerfile" ] || die "template '$lang' has no Dockerfile"
 [ -d "$handler" ] || die "handler dir '$handler' not found"
-command -v buildah >/dev/null 2>&1 || die "buildah not found (run scripts/install-tools.sh)"
+command -v buildah >/dev/null 2>&1 || die "buildah not found (run scripts/ci/install-tools.sh)"
 
 if [ -z "$out" ]; then
 	out="$(mktemp -d "${TMPDIR:-/tmp}/build-function.XXXXXX")"

@@ -7,8 +7,8 @@ set -eu
 
 usage() {
 	cat <<EOF
-Usage: scripts/docker-engine.sh start DIR
-       scripts/docker-engine.sh stop DIR
+Usage: scripts/ci/docker-engine.sh start DIR
+       scripts/ci/docker-engine.sh stop DIR
 
 start  runs dockerd with --data-root DIR/data, --exec-root DIR/exec,
        --pidfile DIR/dockerd.pid and the socket DIR/docker.sock, without
@@ -18,33 +18,23 @@ start  runs dockerd with --data-root DIR/data, --exec-root DIR/exec,
          DOCKER_BRIDGE_IP=<the bridge address, where build containers reach
                           this machine: serve their module proxy there>
        dockerd's log is DIR/dockerd.log. As root; installs nothing (see
-       scripts/install-tools.sh).
+       scripts/ci/install-tools.sh).
 stop   sends SIGTERM to the pid in DIR/dockerd.pid and waits for it to exit
        (up to 30s, then SIGKILL).
 Exit status: 0 on success, 1 when dockerd fails, 2 for bad arguments.
 EOF
 }
 
-die() {
-	echo "docker-engine: $*" >&2
-	exit 1
-}
+prog='docker-engine'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
 
+help_if_asked "${1:-}"
 case "${1:-}" in
--h | --help)
-	usage
-	exit 0
-	;;
 start | stop) ;;
-*)
-	echo "docker-engine: want 'start DIR' or 'stop DIR', got '$*' (see --help)" >&2
-	exit 2
-	;;
+*) die_usage "want 'start DIR' or 'stop DIR', got '$*'" ;;
 esac
-[ $# -eq 2 ] || {
-	echo "docker-engine: $1 takes one folder, got $(($# - 1)) argument(s) (see --help)" >&2
-	exit 2
-}
+[ $# -eq 2 ] || die_usage "$1 takes one folder, got $(($# - 1)) argument(s)"
 cmd=$1
 dir=$2
 bip=${DOCKER_BIP:-10.213.0.1/24}
@@ -66,7 +56,7 @@ if [ "$cmd" = stop ]; then
 	exit 0
 fi
 
-command -v dockerd >/dev/null 2>&1 || die "dockerd not found (Debian: apt-get install docker.io; scripts/install-tools.sh does)"
+command -v dockerd >/dev/null 2>&1 || die "dockerd not found (Debian: apt-get install docker.io; scripts/ci/install-tools.sh does)"
 [ "$(id -u)" -eq 0 ] || die "dockerd needs root"
 case "$bip" in
 *.*.*.*/*) ;;

@@ -28,10 +28,9 @@ Environment:
 EOF
 }
 
-die() {
-	echo "builder-image: $*" >&2
-	exit 1
-}
+prog='builder-image'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
 
 force=0
 image=""
@@ -42,12 +41,9 @@ while [ $# -gt 0 ]; do
 		exit 0
 		;;
 	-f | --force) force=1 ;;
-	-*)
-		usage >&2
-		exit 2
-		;;
+	-*) die_usage "unknown option '$1'" ;;
 	*)
-		[ -z "$image" ] || die "only one IMAGE_NAME may be given"
+		[ -z "$image" ] || die_usage "only one IMAGE_NAME may be given"
 		image="$1"
 		;;
 	esac
@@ -59,7 +55,7 @@ GO="${GO:-go}"
 BUSYBOX="${BUSYBOX:-/bin/busybox}"
 CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"
 
-command -v buildah >/dev/null 2>&1 || die "buildah not found (run scripts/install-tools.sh)"
+command -v buildah >/dev/null 2>&1 || die "buildah not found (run scripts/ci/install-tools.sh)"
 command -v "$GO" >/dev/null 2>&1 || die "go not found on PATH"
 [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (install busybox-static)"
 [ -r "$CA_BUNDLE" ] || die "$CA_BUNDLE not found (install ca-certificates)"
