@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -33,7 +34,7 @@ func newGateway(services []*service) *gateway {
 		FlushInterval:  -1, // each write of the function reaches the caller at once (SSE)
 		ModifyResponse: modifyResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			name := r.Header.Get(functionHeader)
+			name, _ := r.Context().Value(functionName{}).(string)
 			internalError(w, http.StatusBadGateway, fmt.Sprintf("Can't reach service for: %s.", name))
 		},
 		Transport: &http.Transport{
@@ -46,9 +47,9 @@ func newGateway(services []*service) *gateway {
 	return g
 }
 
-// functionHeader carries the function's name from invoke to the proxy's
-// callbacks; it is removed before the request leaves.
-const functionHeader = "X-Local-Stack-Function"
+// functionName is the context key of the called function's name, for the
+// proxy's error answer.
+type functionName struct{}
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
@@ -102,7 +103,7 @@ func (g *gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.invocations.Add(1)
 
-	out := r.Clone(r.Context())
+	out := r.Clone(context.WithValue(r.Context(), functionName{}, name))
 	out.URL.Scheme, out.URL.Host = in.url.Scheme, in.url.Host
 	out.URL.RawPath = "/" + sub
 	var err error
@@ -129,19 +130,17 @@ func (g *gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Call-Id", callID)
 	w.Header().Set("X-Start-Time", start)
-	h.Set(functionHeader, name)
 	g.proxy.ServeHTTP(w, out)
 }
 
 // rewrite keeps the X-Forwarded-* headers invoke set, which ReverseProxy
-// removes before Rewrite, and drops the name invoke passed along.
+// removes before Rewrite.
 func rewrite(pr *httputil.ProxyRequest) {
 	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host"} {
 		if v := pr.In.Header.Values(k); len(v) > 0 {
 			pr.Out.Header[k] = v
 		}
 	}
-	pr.Out.Header.Del(functionHeader)
 }
 
 // modifyResponse sets Content-Type as faas-provider's proxy does: the

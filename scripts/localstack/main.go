@@ -59,7 +59,7 @@ type config struct {
 	repo      string
 }
 
-func parseArgs(args []string, stderr io.Writer) (config, error) {
+func parseArgs(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("local-stack", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -94,7 +94,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	c, err := parseArgs(args, stderr)
+	c, err := parseArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
