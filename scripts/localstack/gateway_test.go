@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -180,7 +181,10 @@ func TestInvokeStreams(t *testing.T) {
 			close(release)
 		}
 	}()
-	req, _ := http.NewRequest("GET", gw.URL+"/function/echo/stream", nil)
+	// A stream held back until its end fails at this deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", gw.URL+"/function/echo/stream", nil)
 	req.Header.Set("Accept", "text/event-stream")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
