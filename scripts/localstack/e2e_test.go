@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -465,4 +466,45 @@ func switches(t *testing.T, pid int) int {
 		}
 	}
 	return n
+}
+
+// TestSecondCtrlC: a second Ctrl-C while a function drains a call in flight
+// exits at once, status 1, and the function's process goes with it.
+func TestSecondCtrlC(t *testing.T) {
+	s := startStack(t)
+	s.waitFor("three functions ready", 5*time.Minute, func() bool {
+		return strings.Count(s.out.String(), "local-stack: built and ready") == 3
+	})
+	ticker := regexp.MustCompile(`ticker +\| local-stack: built and ready in \S+, at (http://\S+)`).FindStringSubmatch(s.out.String())
+	if ticker == nil {
+		t.Fatal("no address of ticker's process in the output")
+	}
+	// A stream in flight: ticker's drain waits for it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/function/ticker", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	s.cmd.Process.Signal(syscall.SIGINT)
+	s.waitFor("the drain", time.Minute, func() bool { return strings.Contains(s.out.String(), "draining every function") })
+	s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-s.exited:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("after a second Ctrl-C: %v, want exit status 1", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of a second Ctrl-C")
+	}
+	if strings.Contains(s.out.String(), "every function drained") || !strings.Contains(s.out.String(), "again: exiting now") {
+		t.Errorf("want an exit without the drain's end, saying so")
+	}
+	s.waitFor("ticker's process gone", 10*time.Second, func() bool {
+		_, err := http.Get(ticker[1] + "/_/health")
+		return err != nil
+	})
 }

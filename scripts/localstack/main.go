@@ -162,6 +162,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 	go func() {
 		wg.Wait()
+		if ctx.Err() != nil {
+			return
+		}
 		for _, s := range services {
 			fmt.Fprintf(stderr, "local-stack: %s/function/%s\n", url, s.fn.Name)
 		}
