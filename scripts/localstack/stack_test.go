@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,5 +180,39 @@ func TestParseArgs(t *testing.T) {
 		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parseArgs(%q) = %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestRunRefusesBadInput: bad input stops the command with status 2 and a
+// clear message before anything is built.
+func TestRunRefusesBadInput(t *testing.T) {
+	repo := t.TempDir()
+	writeFiles(t, repo, map[string]string{"template/golang-middleware-inproc/Dockerfile": "FROM scratch\n"})
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"stack.yaml": oneFunction, "hello/": ""})
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	stackFile := filepath.Join(dir, "stack.yaml")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"help", []string{"-h"}, 0, "usage: scripts/local-stack.sh"},
+		{"no stack file", []string{"-repo", repo, "-f", filepath.Join(dir, "none.yaml")}, 2, "none.yaml: not found"},
+		{"not this repository", []string{"-repo", dir, "-f", stackFile}, 2, "no template/*/Dockerfile there"},
+		{"gateway port in use", []string{"-repo", repo, "-f", stackFile, "-listen", busy.Addr().String()}, 2, "address already in use"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(tc.args, &out, &errOut)
+			if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.want) {
+				t.Errorf("exit %d, output %q%q; want %d and %q", code, out.String(), errOut.String(), tc.code, tc.want)
+			}
+		})
 	}
 }
