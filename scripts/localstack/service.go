@@ -27,11 +27,10 @@ type service struct {
 
 	current     atomic.Pointer[instance] // nil until a build runs; where calls go
 	invocations atomic.Int64
-	building    atomic.Bool
 
 	mu      sync.Mutex // held by a rebuild, and by stop
 	builds  int
-	stopped bool
+	stopped atomic.Bool    // set by stop, under mu so no rebuild is under way
 	old     sync.WaitGroup // instances draining after a swap
 
 	liveMu sync.Mutex
@@ -58,11 +57,9 @@ const readyTimeout = 30 * time.Second
 func (s *service) rebuild(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped {
+	if s.stopped.Load() {
 		return
 	}
-	s.building.Store(true)
-	defer s.building.Store(false)
 	s.builds++
 	bin := filepath.Join(s.binDir, fmt.Sprintf("%s-%d", s.fn.Name, s.builds))
 	s.log.note("building %s", s.fn.Handler)
@@ -129,6 +126,9 @@ func (s *service) start(bin string) (*instance, error) {
 		delete(s.live, in)
 		s.liveMu.Unlock()
 		close(in.exited)
+		if s.current.Load() == in && !s.stopped.Load() {
+			s.log.note("exited on its own (%s): calls answer 502 until a save rebuilds it", exitStatus(in.err))
+		}
 	}()
 	if err := in.waitReady(); err != nil {
 		in.kill()
@@ -182,7 +182,7 @@ func (in *instance) kill() {
 // context is the run's.
 func (s *service) stop() {
 	s.mu.Lock()
-	s.stopped = true
+	s.stopped.Store(true)
 	s.mu.Unlock()
 	if in := s.current.Load(); in != nil {
 		in.stop()
