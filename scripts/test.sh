@@ -15,7 +15,8 @@ stops at the first failure:
      them tests/layout: each template as "faas-cli new" and "faas-cli build"
      lay it out, with go test, go vet and go mod tidy, and the edits of an
      author's first hour; tests/readme: the commands of the README,
-     CONTRIBUTING.md and docs/; and
+     CONTRIBUTING.md and docs/; scripts/localstack: a stack.yaml run
+     natively end to end; and
      tests/instructions: instructions per call under callgrind), then a soak
      smoke run (scripts/soak.sh -n 5000); installs promtool (prometheus) and
      valgrind with apt when missing

@@ -105,6 +105,11 @@ var checks = map[string]check{
 	"sh scripts/sync-templates.sh":                                                                {reproducedBy: byStep("scripts/test.sh", "sh scripts/sync-templates.sh --check", "the pins step")},
 	"sh scripts/lint.sh":                                                                          {reproducedBy: byStep("scripts/test.sh", "sh scripts/lint.sh", "the lint step")},
 	"sh scripts/lint.sh shell gofmt vet":                                                          {reproducedBy: byStep("scripts/test.sh", "sh scripts/lint.sh", "the lint step runs every check")},
+
+	// docs/local-stack.md
+	"path/to/templates/scripts/local-stack.sh -f stack.yaml": {run: runLocalStack},
+	"curl -d hi 127.0.0.1:8080/function/hello":               {reproducedBy: byTest("tests/readme", "TestRunnableCommands", "runLocalStack, with the local-stack command above")},
+	"faas-cli list --gateway http://127.0.0.1:8080":          {reproducedBy: byTest("scripts/localstack", "TestSystemFunctionsAsFaasCLIReadsIt", "faas-cli list's request, its answer decoded as faas-cli does")},
 }
 
 // pages are the Markdown files whose sh blocks are checked: the README,
@@ -341,6 +346,20 @@ func runVendor(t *testing.T, root, stack, command string) {
 // runLocal starts local-run as the README shows it, sends the README's curl
 // and stops it with Ctrl-C's signal: it must drain and exit 0.
 func runLocal(t *testing.T, root, stack, command string) {
+	runUntilCtrlC(t, root, stack, command, "http://127.0.0.1:8080/", "shutdown: complete")
+}
+
+// runLocalStack starts local-stack as docs/local-stack.md shows it, calls
+// the function through the gateway route as the page's curl does and stops
+// it with Ctrl-C's signal: it must drain every function and exit 0.
+func runLocalStack(t *testing.T, root, stack, command string) {
+	runUntilCtrlC(t, root, stack, command, "http://127.0.0.1:8080/function/hello", "local-stack: every function drained")
+}
+
+// runUntilCtrlC starts command, POSTs "hi" to url until it answers, and
+// sends SIGINT to the command (it execs, so the shell's pid is its own):
+// it must exit 0 having printed drained.
+func runUntilCtrlC(t *testing.T, root, stack, command, url, drained string) {
 	cmd := shell(context.Background(), root, stack, command)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -354,24 +373,23 @@ func runLocal(t *testing.T, root, stack, command string) {
 			cmd.Process.Kill()
 		}
 	}()
-	body := waitFor(t, done, &out, "curl -d hi 127.0.0.1:8080/", func() (string, bool) {
-		return answer(http.MethodPost, "http://127.0.0.1:8080/", "hi")
+	body := waitFor(t, done, &out, "curl -d hi "+strings.TrimPrefix(url, "http://"), func() (string, bool) {
+		return answer(http.MethodPost, url, "hi")
 	})
 	if body != "Body: hi" {
-		t.Errorf("curl -d hi 127.0.0.1:8080/ answered %q, want %q", body, "Body: hi")
+		t.Errorf("curl -d hi %s answered %q, want %q", url, body, "Body: hi")
 	}
-	// local-run execs the function, so the shell's pid is the function's.
 	cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("local-run after Ctrl-C: %v, want exit 0\n%s", err, out.String())
+			t.Fatalf("%s after Ctrl-C: %v, want exit 0\n%s", command, err, out.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("local-run did not exit within 30s of SIGINT\n%s", out.String())
+		t.Fatalf("%s did not exit within 30s of SIGINT\n%s", command, out.String())
 	}
-	if !strings.Contains(out.String(), "shutdown: complete") {
-		t.Errorf("local-run's output has no completed drain:\n%s", out.String())
+	if !strings.Contains(out.String(), drained) {
+		t.Errorf("%s's output has no %q:\n%s", command, drained, out.String())
 	}
 }
 
