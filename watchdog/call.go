@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
@@ -27,7 +26,7 @@ type callKey struct{}
 type call struct {
 	context.Context // the request's own
 	id              string
-	logger          *slog.Logger
+	scope           *scope // the Server's logger and secrets, see scope.go
 	rec             recorder
 	timed           timedCall   // used by execTimeout only
 	trace           TraceParent // the caller's traceparent, if valid
@@ -83,9 +82,9 @@ func CallID(ctx context.Context) string {
 // withCall starts the watchdog's record of a call: the time it arrived, its
 // id (the caller's X-Call-Id or a new one, on the request the handler sees
 // and on the response), and the recorder every later step writes through.
-func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived func(time.Time), next http.Handler) http.Handler {
+func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Time), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{Context: r.Context(), logger: logger}
+		c := &call{Context: r.Context(), scope: sc}
 		c.rec = recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
 		arrived(c.rec.start)
 		// The constant keys are canonical already: reading the map directly

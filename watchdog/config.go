@@ -29,6 +29,7 @@ type Config struct {
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
 	StartTimeout        time.Duration // start_timeout: bound on the start hooks together (10s), see lifecycle.go
 	AutoGoMemLimit      bool          // auto_gomemlimit: Main sets the Go memory limit from the cgroup's (true), see memlimit.go
+	SecretsDir          string        // secret_mount_path: the folder Secret reads for the server's calls and hooks (DefaultSecretsDir when empty)
 
 	JWTAuth           bool   // jwt_auth: require an OpenFaaS IAM token on every call
 	JWTAuthDebug      bool   // jwt_auth_debug: log why a call was denied
@@ -113,6 +114,7 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg.ReadyPath = p.path("ready_path")
 	cfg.StartTimeout = p.duration("start_timeout", cfg.StartTimeout, false)
 	cfg.AutoGoMemLimit = p.boolean("auto_gomemlimit", cfg.AutoGoMemLimit)
+	cfg.SecretsDir, _ = p.lookup(SecretsDirEnv)
 	cfg.LogFormat = p.oneOf("log_format", cfg.LogFormat, "text", "json")
 	cfg.LogFlushInterval = p.duration("log_flush_interval", cfg.LogFlushInterval, false)
 	cfg.AccessLog = p.boolean("access_log", cfg.AccessLog)

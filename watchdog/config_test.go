@@ -2,10 +2,13 @@ package watchdog
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/settings"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -115,6 +118,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"log_callid", []string{"log_callid=true"}, func(c *Config) { c.LogCallID = true }},
 		{"log_call_id", []string{"log_call_id=1"}, func(c *Config) { c.LogCallID = true }},
 		{"log_callid wins over log_call_id", []string{"log_call_id=true", "log_callid=false"}, func(*Config) {}},
+		{"secret_mount_path", []string{"secret_mount_path= .secrets "}, func(c *Config) { c.SecretsDir = ".secrets" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -370,6 +374,41 @@ func TestLogFlushIntervalReachesTheLogger(t *testing.T) {
 		}
 		if got := s.logOut.interval; got != tt.want {
 			t.Errorf("LogFlushInterval %s: the logger batches for %s, want %s", tt.set, got, tt.want)
+		}
+	}
+}
+
+// Every name watchdogtest accepts as a setting is one ConfigFromEnv reads:
+// a value for it changes the configuration.
+func TestSettingsAreRead(t *testing.T) {
+	values := map[string]string{
+		"OPENFAAS_NAME": "fn", "OPENFAAS_NAMESPACE": "ns", "access_log": "false",
+		"auto_gomemlimit": "false", "exec_timeout": "3s", "healthcheck_interval": "3s",
+		"jwt_auth": "true", "jwt_auth_debug": "true", "jwt_auth_local": "true",
+		"log_call_id": "true", "log_callid": "true", "log_flush_interval": "3s",
+		"log_format": "json", "max_body_bytes": "3", "max_inflight": "3",
+		"metrics_port": "3000", "port": "3001", "read_timeout": "3s", "ready_path": "/r",
+		"secret_mount_path": "/s", "start_timeout": "3s", "suppress_lock": "true",
+		"write_timeout": "3s",
+	}
+	names := settings.Names()
+	if !slices.IsSorted(names) {
+		t.Errorf("settings: want them sorted, got %v", names)
+	}
+	for _, name := range names {
+		v, ok := values[name]
+		if !ok {
+			t.Errorf("no test value for setting %s", name)
+			continue
+		}
+		cfg, err := ConfigFromEnv([]string{name + "=" + v})
+		if err != nil || cfg == DefaultConfig() {
+			t.Errorf("%s=%s: %v, changes nothing in the configuration: is it still a setting?", name, v, err)
+		}
+	}
+	for name := range values {
+		if !settings.Known(name) {
+			t.Errorf("%s is read by ConfigFromEnv but not listed in internal/settings, so watchdogtest refuses it", name)
 		}
 	}
 }

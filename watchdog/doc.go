@@ -43,6 +43,8 @@
 //   - lifecycle.go: start hooks, readiness checks and shutdown hooks, as
 //     Options and as registrations from a function package's init.
 //   - secret.go: Secret, the function's OpenFaaS secrets.
+//   - scope.go: what Logger and Secret answer in a Server's calls and hooks:
+//     its logger and its secret_mount_path, not the process's.
 //   - json.go: JSON, a typed function as a handler, and Error for its
 //     status codes.
 //   - memlimit.go: the Go memory limit from the cgroup's, set by Main.

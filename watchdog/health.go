@@ -21,6 +21,7 @@ type health struct {
 	readyPath string
 	function  http.Handler                  // the call chain ready_path is dispatched to
 	checks    []func(context.Context) error // WithReadiness, see lifecycle.go
+	scope     *scope                        // the checks' Logger and Secret, see scope.go
 }
 
 // live is true while serving and the lock file, if any, is still there:

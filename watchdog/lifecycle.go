@@ -151,7 +151,7 @@ func (s *Server) runStart(ctx context.Context) error {
 		return nil
 	}
 	began := time.Now()
-	hookCtx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	hookCtx, cancel := context.WithTimeout(s.scope.in(ctx), s.cfg.StartTimeout)
 	defer cancel()
 	n := len(s.life.start)
 	var running atomic.Int64 // which hook, from 1, for the error
@@ -225,6 +225,9 @@ func (e *startCutError) Unwrap() error { return e.err }
 // functionReady runs the function's readiness checks; the first error is the reason
 // /_/ready gives for its 503.
 func (h *health) functionReady(ctx context.Context) error {
+	if len(h.checks) > 0 {
+		ctx = h.scope.in(ctx)
+	}
 	for _, check := range h.checks {
 		if err := check(ctx); err != nil {
 			return err

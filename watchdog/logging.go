@@ -17,18 +17,24 @@ const maxLoggedCallID = 128
 // every record it writes carries the call's id as "call_id" and, when the
 // call has them, "trace_id" and "span_id": those of the span an observer
 // started (SetCallSpan), else the caller's from a valid traceparent (see
-// CallSpan). Outside a call it returns slog.Default().
+// CallSpan). In a start hook, readiness check or shutdown hook it returns
+// the watchdog's logger too, without a call id, so the hook's lines are in
+// the watchdog's log and log_format; outside all of these (a goroutine on a
+// context of its own) it returns slog.Default().
 //
 // In-process there is no per-call stdout prefix (no process boundary to add
 // one), so log through this logger to tie lines to a call.
 func Logger(ctx context.Context) *slog.Logger {
 	c := callFrom(ctx)
 	if c == nil {
+		if sc := scopeFrom(ctx); sc != nil {
+			return sc.logger
+		}
 		return slog.Default()
 	}
 	// Bind the id here, since Info and friends don't pass ctx on; below the
 	// call-id handler, so InfoContext doesn't add it a second time.
-	h := c.logger.Handler()
+	h := c.scope.logger.Handler()
 	if ch, ok := h.(callIDHandler); ok {
 		h = ch.Handler
 	}

@@ -21,6 +21,13 @@ import (
 // unless something already set one (GOMEMLIMIT wins) or
 // auto_gomemlimit=false. The standard library does it in a few dozen lines;
 // KimMachineGun/automemlimit reads the same two files through more code.
+//
+// Where the cgroup's files are not mounted (faasd runs containers with
+// containerd's default spec, which mounts nothing at /sys/fs/cgroup), nothing
+// else a container can read holds its limit: /proc/meminfo and sysinfo(2)
+// are the host's, no rlimit is set, /proc/self/mountinfo lists no cgroup
+// file system elsewhere, and mounting one needs CAP_SYS_ADMIN. Main then
+// warns, naming GOMEMLIMIT, rather than run silently without a limit.
 
 // memoryLimitShare leaves a tenth of the cgroup's limit for what it counts
 // and the Go runtime doesn't: the binary's pages, page cache from files the
@@ -50,7 +57,8 @@ func (s *Server) applyMemoryLimit() {
 	}
 	limit, file, err := cgroupMemoryLimit(s.memRoot)
 	if err != nil {
-		s.logger.Warn("memory limit: not set from the cgroup: "+err.Error(), slog.String("hint", "set GOMEMLIMIT, or auto_gomemlimit=false to silence this"))
+		s.logger.Warn("memory limit: not set from the cgroup: "+err.Error(),
+			slog.String("hint", "set GOMEMLIMIT to 90% of the container's memory limit in the function's environment (for limits.memory 64Mi: GOMEMLIMIT=57MiB), or auto_gomemlimit=false to silence this"))
 		return
 	}
 	if limit == 0 {
@@ -111,6 +119,11 @@ func cgroupPaths(self []byte) (v1, v2 string, hasV2 bool) {
 }
 
 func smallestLimit(root fs.FS, mount, cgroup, file string) (int64, string, error) {
+	// Every cgroup folder has cgroup.procs, the mount's root included:
+	// without it the hierarchy isn't mounted, which is not "no limit".
+	if _, err := fs.Stat(root, path.Join(mount, "cgroup.procs")); errors.Is(err, fs.ErrNotExist) {
+		return 0, "", fmt.Errorf("/%s is not mounted in this container (faasd mounts no cgroup files), and nothing else in it holds the memory limit", mount)
+	}
 	var best int64
 	var bestFile string
 	for p := path.Clean("/" + cgroup); ; p = path.Dir(p) {

@@ -3,11 +3,23 @@ package watchdog
 import (
 	"math"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
 
+// cgroupFS is a root with /proc/self/cgroup holding self, unless empty,
+// both cgroup hierarchies mounted, and files.
 func cgroupFS(self string, files map[string]string) fstest.MapFS {
+	m := unmountedFS(self, files)
+	m["sys/fs/cgroup/cgroup.procs"] = &fstest.MapFile{}
+	m["sys/fs/cgroup/memory/cgroup.procs"] = &fstest.MapFile{}
+	return m
+}
+
+// unmountedFS is cgroupFS without the hierarchies' mounts: files is what
+// sits in /sys/fs/cgroup without them, nothing as faasd runs a container.
+func unmountedFS(self string, files map[string]string) fstest.MapFS {
 	m := fstest.MapFS{}
 	if self != "" {
 		m["proc/self/cgroup"] = &fstest.MapFile{Data: []byte(self)}
@@ -68,6 +80,30 @@ func TestCgroupMemoryLimit(t *testing.T) {
 	}
 }
 
+// A process in a cgroup whose hierarchy is not mounted (faasd, or a tmpfs
+// over /sys/fs/cgroup) has a limit it can't read: an error, not "no limit".
+func TestCgroupNotMounted(t *testing.T) {
+	const v1, v2 = "/sys/fs/cgroup/memory", "/sys/fs/cgroup"
+	for _, tt := range []struct {
+		name  string
+		self  string
+		files map[string]string
+		mount string
+	}{
+		{"v2, nothing mounted (faasd)", "0::/\n", nil, v2},
+		{"v1, nothing mounted", "4:memory:/libpod_parent/libpod-1\n0::/libpod_parent/libpod-1\n", nil, v1},
+		{"v2, a file but no hierarchy", "0::/\n", map[string]string{"sys/fs/cgroup/memory.max": "67108864\n"}, v2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			limit, file, err := cgroupMemoryLimit(unmountedFS(tt.self, tt.files))
+			want := tt.mount + " is not mounted in this container (faasd mounts no cgroup files), and nothing else in it holds the memory limit"
+			if err == nil || err.Error() != want || limit != 0 || file != "" {
+				t.Errorf("= %d %q %v, want the error %s", limit, file, err, want)
+			}
+		})
+	}
+}
+
 // applyMemoryLimit changes the process's memory limit: these cases restore
 // it and don't run in parallel.
 func TestApplyMemoryLimit(t *testing.T) {
@@ -86,6 +122,9 @@ func TestApplyMemoryLimit(t *testing.T) {
 		{"no cgroup limit", cgroupFS("0::/\n", nil), true, math.MaxInt64, math.MaxInt64, ""},
 		{"unreadable", cgroupFS("", nil), true, math.MaxInt64, math.MaxInt64,
 			"memory limit: not set from the cgroup: reading /proc/self/cgroup: open proc/self/cgroup: file does not exist"},
+		{"not mounted (faasd)", unmountedFS("0::/\n", nil), true, math.MaxInt64, math.MaxInt64,
+			"memory limit: not set from the cgroup: /sys/fs/cgroup is not mounted in this container (faasd mounts no cgroup files), and nothing else in it holds the memory limit"},
+		{"not mounted, GOMEMLIMIT set", unmountedFS("0::/\n", nil), true, 100 << 20, 100 << 20, "memory limit: set already (GOMEMLIMIT), left as it is"},
 	}
 	old := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })
@@ -109,6 +148,11 @@ func TestApplyMemoryLimit(t *testing.T) {
 				t.Errorf("logged %v, want nothing", recs)
 			case tt.msg != "" && (len(recs) != 1 || recs[0]["msg"] != tt.msg):
 				t.Errorf("logged %v, want one line %q", recs, tt.msg)
+			}
+			for _, r := range recs {
+				if hint, _ := r["hint"].(string); r["level"] == "WARN" && !strings.Contains(hint, "set GOMEMLIMIT to 90% of the container's memory limit") {
+					t.Errorf("warning's hint %q: want it to name GOMEMLIMIT and what to set", hint)
+				}
 			}
 			if tt.name == "set from the cgroup" && (recs[0]["gomemlimit"] != "60397977B" || recs[0]["cgroup_limit"] != "64MiB" || recs[0]["from"] != "/sys/fs/cgroup/memory.max") {
 				t.Errorf("line %v", recs[0])

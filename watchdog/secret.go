@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,19 +17,27 @@ const DefaultSecretsDir = "/var/openfaas/secrets"
 
 // SecretsDirEnv names the folder Secret reads instead of DefaultSecretsDir,
 // as in openfaas/go-sdk: for a run outside a container, such as
-// secret_mount_path=.secrets beside stack.yaml.
+// secret_mount_path=.secrets beside stack.yaml. It is one of the watchdog's
+// settings (Config.SecretsDir), so watchdogtest.New takes it too.
 const SecretsDirEnv = "secret_mount_path"
 
 // Secret returns the OpenFaaS secret name: the content of the file of that
-// name in the secrets folder (DefaultSecretsDir, or the folder SecretsDirEnv
-// names), less one trailing newline, which editors and echo add. It reads
-// the file on every call, so a secret Kubernetes rotates in place is seen
-// at once; cache it yourself if a call can't afford the read.
+// name in the secrets folder, less one trailing newline, which editors and
+// echo add. The folder is DefaultSecretsDir, or the one SecretsDirEnv names
+// in the configuration of the watchdog running the code whose context is
+// ctx (a call's, or a hook's or readiness check's), so a test server's
+// setting wins for the function it serves; with any other context, the
+// process environment's. It reads the file on every call, so a secret
+// Kubernetes rotates in place is seen at once; cache it yourself if a call
+// can't afford the read.
 //
 // A missing secret's error names the secret and the path tried and matches
 // fs.ErrNotExist. Names that aren't a plain file name (empty, with '/', or
 // starting with "..", as Kubernetes' own ..data does) are refused.
-func Secret(name string) (string, error) {
+func Secret(ctx context.Context, name string) (string, error) {
+	if sc := scopeFrom(ctx); sc != nil {
+		return sc.secrets.Read(name)
+	}
 	return Secrets{Dir: os.Getenv(SecretsDirEnv)}.Read(name)
 }
 

@@ -8,9 +8,10 @@ import (
 	"github.com/inproc-go/templates/watchdog"
 )
 
-// In a handler, watchdog.Secret("api-key") reads /var/openfaas/secrets/api-key.
-// Here a Secrets value reads a folder of the test's own, as a function's
-// test would.
+// In a handler, watchdog.Secret(r.Context(), "api-key") reads
+// /var/openfaas/secrets/api-key.
+// Here a Secrets value reads a folder of its own; a function's test gives
+// the function its secrets with watchdogtest.Options.Secrets instead.
 func ExampleSecrets_Read() {
 	dir, _ := os.MkdirTemp("", "secrets")
 	defer os.RemoveAll(dir)

@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -120,11 +121,11 @@ func TestSecretFromEnv(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "token"), []byte("abc\n"), 0o600)
 	t.Setenv(SecretsDirEnv, dir)
-	if v, err := Secret("token"); err != nil || v != "abc" {
+	if v, err := Secret(context.Background(), "token"); err != nil || v != "abc" {
 		t.Errorf("Secret with %s=%s: %q, %v", SecretsDirEnv, dir, v, err)
 	}
 	t.Setenv(SecretsDirEnv, "")
-	_, err := Secret("token-that-does-not-exist")
+	_, err := Secret(context.Background(), "token-that-does-not-exist")
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(DefaultSecretsDir, "token-that-does-not-exist")) {
 		t.Errorf("Secret without %s: %v, want the default path tried", SecretsDirEnv, err)
 	}

@@ -31,6 +31,7 @@ type Server struct {
 	hooks      []func(context.Context) error // shutdown hooks
 	hookMax    time.Duration
 	life       lifecycle // start hooks and readiness checks
+	scope      scope     // what Logger and Secret answer under this Server, see scope.go
 	memRoot    fs.FS     // Main's: where the cgroup files are read, see memlimit.go
 
 	newObservers []func(Config, *slog.Logger) (CallObserver, error)
@@ -120,6 +121,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 		s.logOut = newBufferedOutput(os.Stderr, interval)
 		s.logger = newLogger(s.logOut, s.cfg.LogFormat)
 	}
+	s.scope = scope{logger: s.logger, secrets: Secrets{Dir: s.cfg.SecretsDir}}
 	if s.cfg.JWTAuth {
 		if s.newAuth == nil {
 			return nil, errors.New(`jwt_auth="true": this function was built without JWT support; build it with the build arg GOFLAGS=-tags=jwt (see the README)`)
@@ -159,7 +161,7 @@ func (s *Server) build(h http.Handler) {
 		}
 		limited = withAccessLog(s.logger, line, limited)
 	}
-	function := withCall(s.logger, cfg.WriteTimeout, arrived,
+	function := withCall(&s.scope, cfg.WriteTimeout, arrived,
 		observe(s.observers,
 			s.metrics.middleware(limited)))
 	function = s.untilStarted(function)
@@ -168,8 +170,8 @@ func (s *Server) build(h http.Handler) {
 	if cfg.SuppressLock {
 		lock = ""
 	}
-	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath, checks: s.life.ready,
-		function: withCall(s.logger, cfg.WriteTimeout, func(time.Time) {}, core)}
+	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath, checks: s.life.ready, scope: &s.scope,
+		function: withCall(&s.scope, cfg.WriteTimeout, func(time.Time) {}, core)}
 
 	// A switch rather than http.ServeMux: the function sees every path as
 	// sent (no redirects for unclean paths), and nothing registered on

@@ -76,7 +76,7 @@ func (s *Server) runHooks() error {
 	if len(s.hooks) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.hookMax)
+	ctx, cancel := context.WithTimeout(s.scope.in(context.Background()), s.hookMax)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {

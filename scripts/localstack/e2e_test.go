@@ -36,7 +36,7 @@ import (
 )
 
 func Handle(w http.ResponseWriter, r *http.Request) {
-	key, err := watchdog.Secret("api-key")
+	key, err := watchdog.Secret(r.Context(), "api-key")
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -41,7 +41,7 @@ var started, paused atomic.Bool
 
 func init() {
 	watchdog.OnStart(func(ctx context.Context) error {
-		if _, err := watchdog.Secret("api-key"); err != nil {
+		if _, err := watchdog.Secret(ctx, "api-key"); err != nil {
 			return err
 		}
 		started.Store(true)
@@ -68,7 +68,7 @@ func Handle(w http.ResponseWriter, r *http.Request) {
 	case "/resume":
 		paused.Store(false)
 	default:
-		key, err := watchdog.Secret("api-key")
+		key, err := watchdog.Secret(r.Context(), "api-key")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

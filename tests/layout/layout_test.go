@@ -93,7 +93,7 @@ func TestNewFolderIsAModule(t *testing.T) {
 			if err != nil {
 				t.Fatalf("go test ./... in the new folder: %v\n%s", err, out)
 			}
-			for _, name := range []string{"TestStubEchoesBody", "TestStubBehindWatchdog"} {
+			for _, name := range []string{"TestStubEchoesBody", "TestStubBehindWatchdog", "TestStubSecretAndHook"} {
 				if results[name] != "pass" {
 					t.Errorf("example test %s: %q, want pass (is stubSHA256 in handler_test.go the hash of handler.go?)\n%s", name, results[name], out)
 				}

@@ -5,10 +5,13 @@ package watchdogtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/inproc-go/templates/watchdog"
 	"github.com/inproc-go/templates/watchdog/internal/hooks"
+	"github.com/inproc-go/templates/watchdog/internal/settings"
 	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
@@ -38,12 +42,21 @@ type Server struct {
 	stopErr  error
 }
 
-// New serves h with the watchdog configured by env ("name=value", as the
-// function's environment would be) until the test ends; the lock file lives
-// in a temporary directory. Like Main, it runs the hooks the function package
-// registered with watchdog.OnStart, OnReady and OnShutdown: New returns once
-// the start hooks are done and /_/health answers 200, and the shutdown hooks
-// run at Close or when the test ends. It serves the series registered with
+// New serves h with the watchdog configured by env: the watchdog's
+// settings, "name=value" as the function's environment would carry them
+// (exec_timeout, max_inflight, log_format, secret_mount_path, ...). They win
+// over the process environment for everything the function reads through
+// the watchdog package while this server runs it: watchdog.Secret reads
+// secret_mount_path's folder, watchdog.Logger logs to Logs in log_format,
+// in calls and hooks alike, and parallel tests each see their own. Any
+// other name fails the test: the function's own variables (os.Getenv) are
+// the process's, which a test sets with t.Setenv. The lock file lives in a
+// temporary directory.
+//
+// Like Main, New runs the hooks the function package registered with
+// watchdog.OnStart, OnReady and OnShutdown: it returns once the start hooks
+// are done and /_/health answers 200, and the shutdown hooks run at Close or
+// when the test ends. It serves the series registered with
 // watchdog.RegisterMetrics or prommetrics.Register on MetricsURL. The test
 // fails if the configuration is refused (a metric name that is the
 // watchdog's included), a start hook fails, or the server does not shut
@@ -55,8 +68,14 @@ func New(t testing.TB, h http.Handler, env ...string) *Server {
 
 // Options are what NewWith serves with.
 type Options struct {
-	// Env is the function's environment, "name=value", as New's env.
+	// Env is the watchdog's settings, "name=value", as New's env.
 	Env []string
+	// Secrets are the function's secrets, name to content, as the platform
+	// would mount them: watchdog.Secret(ctx, name) returns the content (less
+	// one trailing newline, as for a file). Without them, Secret reads
+	// secret_mount_path from Env, else /var/openfaas/secrets; a test sets
+	// one or the other, not both.
+	Secrets map[string]string
 	// Watchdog options are applied after watchdogtest's own (configuration,
 	// listeners, logger), e.g. watchdog.WithStart or watchdog.WithReadiness
 	// for hooks a test supplies itself.
@@ -71,9 +90,21 @@ type Options struct {
 func NewWith(t testing.TB, h http.Handler, o Options) *Server {
 	t.Helper()
 	env := o.Env
+	for _, kv := range env {
+		if name, _, _ := strings.Cut(kv, "="); !settings.Known(name) {
+			t.Fatalf("watchdogtest: %q: %s is not a watchdog setting (those are %s); the function's own environment is the process's: set it with t.Setenv(%q, ...)",
+				kv, name, settings.List(), name)
+		}
+	}
 	cfg, err := watchdog.ConfigFromEnv(env)
 	if err != nil {
 		t.Fatalf("watchdogtest: %v", err)
+	}
+	if o.Secrets != nil {
+		if setsVar(env, watchdog.SecretsDirEnv) {
+			t.Fatalf("watchdogtest: both Options.Secrets and %s given: want one source of secrets", watchdog.SecretsDirEnv)
+		}
+		cfg.SecretsDir = writeSecrets(t, o.Secrets)
 	}
 	cfg.LockFile = filepath.Join(t.TempDir(), ".lock")
 	if !setsVar(env, "healthcheck_interval") {
@@ -114,6 +145,24 @@ func NewWith(t testing.TB, h http.Handler, o Options) *Server {
 	})
 	s.waitHealthy(t, cfg.StartTimeout+5*time.Second)
 	return s
+}
+
+// writeSecrets lays secrets out in a temporary folder as the platform
+// mounts them, one file each, and returns the folder.
+func writeSecrets(t testing.TB, secrets map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range secrets {
+		// The folder is empty: Read reports a name it refuses, in its own
+		// words, and any other name as not there yet.
+		if _, err := (watchdog.Secrets{Dir: dir}).Read(name); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("watchdogtest: Options.Secrets: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatalf("watchdogtest: Options.Secrets: %v", err)
+		}
+	}
+	return dir
 }
 
 // registered is what the function package registered, as Options.

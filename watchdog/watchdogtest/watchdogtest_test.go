@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -169,6 +171,123 @@ func TestReadersFail(t *testing.T) {
 			f := &fatalTB{TB: t}
 			done := make(chan struct{})
 			go func() { defer close(done); tt.read(f) }()
+			<-done
+			if !strings.Contains(f.msg, tt.want) {
+				t.Errorf("Fatalf(%q), want it to say %q", f.msg, tt.want)
+			}
+		})
+	}
+}
+
+// readsSecret answers the secret api-key as the function reads it.
+var readsSecret = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	key, err := watchdog.Secret(r.Context(), "api-key")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	io.WriteString(w, key)
+})
+
+// watchdog.Secret, in a call and in a start hook, reads the secrets the
+// test gave its server, by secret_mount_path or Options.Secrets; servers
+// running side by side each read their own.
+func TestSecretsReachTheFunction(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "api-key"), []byte("from-folder\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		o    watchdogtest.Options
+		want string
+	}{
+		{"secret_mount_path", watchdogtest.Options{Env: []string{"secret_mount_path=" + dir}}, "from-folder"},
+		{"Options.Secrets", watchdogtest.Options{Secrets: map[string]string{"api-key": "from-map\n", "other": "x"}}, "from-map"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var atStart string
+			tt.o.SkipRegistered = true
+			tt.o.Watchdog = []watchdog.Option{watchdog.WithStart(func(ctx context.Context) (err error) {
+				atStart, err = watchdog.Secret(ctx, "api-key")
+				return err
+			})}
+			s := watchdogtest.NewWith(t, readsSecret, tt.o)
+			if atStart != tt.want {
+				t.Errorf("start hook read %q, want %q", atStart, tt.want)
+			}
+			for range 20 { // while the other server runs too
+				if code, body := testkit.Get(t, s.URL+"/"); code != 200 || body != tt.want {
+					t.Fatalf("call = %d %q, want 200 %q", code, body, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// Lines hooks log with watchdog.Logger(ctx) are in Logs, in log_format,
+// whichever hook: start, readiness check or shutdown.
+func TestHookLogs(t *testing.T) {
+	logIn := func(hook string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			watchdog.Logger(ctx).Info("hook ran", "hook", hook)
+			return nil
+		}
+	}
+	for _, tt := range []struct {
+		format string
+		want   func(hook string) string
+	}{
+		{"json", func(hook string) string { return `"msg":"hook ran","hook":"` + hook + `"` }},
+		{"text", func(hook string) string { return `level=INFO msg="hook ran" hook=` + hook }},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			s := watchdogtest.NewWith(t, handle, watchdogtest.Options{
+				Env:            []string{"log_format=" + tt.format},
+				SkipRegistered: true,
+				Watchdog: []watchdog.Option{
+					watchdog.WithStart(logIn("start")),
+					watchdog.WithReadiness(logIn("ready")),
+					watchdog.WithShutdown(logIn("shutdown")),
+				},
+			})
+			if code, _ := testkit.Get(t, s.URL+"/_/ready"); code != 200 {
+				t.Errorf("/_/ready = %d", code)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			logs := s.Logs()
+			for _, hook := range []string{"start", "ready", "shutdown"} {
+				if !strings.Contains(logs, tt.want(hook)) {
+					t.Errorf("the %s hook's line (%s) is not in the logs:\n%s", hook, tt.want(hook), logs)
+				}
+			}
+		})
+	}
+}
+
+// What New refuses, and why, before anything runs.
+func TestNewRefuses(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		o    watchdogtest.Options
+		want string
+	}{
+		{"the function's own variable", watchdogtest.Options{Env: []string{"AUDIT_FILE=/tmp/audit.log"}},
+			`"AUDIT_FILE=/tmp/audit.log": AUDIT_FILE is not a watchdog setting (those are OPENFAAS_NAME, `},
+		{"the function's own variable, how to set it", watchdogtest.Options{Env: []string{"AUDIT_FILE=/tmp/audit.log"}},
+			`set it with t.Setenv("AUDIT_FILE", ...)`},
+		{"two sources of secrets", watchdogtest.Options{Env: []string{"secret_mount_path=/s"}, Secrets: map[string]string{"a": "b"}},
+			"watchdogtest: both Options.Secrets and secret_mount_path given: want one source of secrets"},
+		{"a secret name that leaves the folder", watchdogtest.Options{Secrets: map[string]string{"../escape": "x"}},
+			`watchdogtest: Options.Secrets: secret name "../escape": want a file name in the secrets folder`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fatalTB{TB: t}
+			done := make(chan struct{})
+			go func() { defer close(done); watchdogtest.NewWith(f, handle, tt.o) }()
 			<-done
 			if !strings.Contains(f.msg, tt.want) {
 				t.Errorf("Fatalf(%q), want it to say %q", f.msg, tt.want)

@@ -16,8 +16,8 @@ import (
 //		watchdog.OnShutdown(func(ctx context.Context) error { return db.Close() }) // after the drain
 //	}
 //
-// and read an OpenFaaS secret with watchdog.Secret("api-key") (README:
-// "What a function can do from its folder").
+// and read an OpenFaaS secret with watchdog.Secret(req.Context(), "api-key")
+// (README: "What a function can do from its folder").
 
 // Handle answers one call. req.Context() ends at exec_timeout or when the
 // caller goes away; a returned error answers 500 and is logged with the call id.

@@ -1,6 +1,7 @@
 package function
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -9,11 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/inproc-go/templates/watchdog"
 	handler "github.com/inproc-go/templates/watchdog/go-http"
 	"github.com/inproc-go/templates/watchdog/watchdogtest"
 )
 
-// These two tests are examples: they test the handler.go this template
+// These three tests are examples: they test the handler.go this template
 // ships, and skip once handler.go is yours. Write your own tests beside
 // them (any *_test.go file); the build runs every test of your folder and
 // fails when one fails. faas-cli copies the template's files under yours,
@@ -53,8 +55,35 @@ func TestStubBehindWatchdog(t *testing.T) {
 	}
 }
 
+// A secret and a hook as a test gives and sees them: the test hands the
+// function its secrets without writing files, and reads what a start hook
+// logged. The hooks your package registers with watchdog.OnStart run here
+// too; this one is the test's own and does what yours might. Settings such
+// as log_format are the watchdog's; set your function's own environment
+// variables with t.Setenv.
+func TestStubSecretAndHook(t *testing.T) {
+	skipUnlessStub(t)
+	loadKey := func(ctx context.Context) error {
+		key, err := watchdog.Secret(ctx, "api-key")
+		if err != nil {
+			return err
+		}
+		watchdog.Logger(ctx).Info("api key loaded", "length", len(key))
+		return nil
+	}
+	srv := watchdogtest.NewWith(t, handler.HandlerFunc(Handle), watchdogtest.Options{
+		Env:      []string{"log_format=json"},
+		Secrets:  map[string]string{"api-key": "test-key"},
+		Watchdog: []watchdog.Option{watchdog.WithStart(loadKey)},
+	})
+
+	srv.WaitLog(t, "from the start hook", func(r map[string]any) bool {
+		return r["msg"] == "api key loaded" && r["length"] == float64(len("test-key"))
+	})
+}
+
 // stubSHA256 is the SHA-256 of the handler.go this template ships.
-const stubSHA256 = "25130ccc3baa8671d40107f2a2b8cc40b04f6a6fda5e80f924df65e36d529b22"
+const stubSHA256 = "d080766dcc8523f4c14492a50732c5d838117148681db76637770eb8b735ecd3"
 
 // skipUnlessStub skips an example test once handler.go is no longer the
 // template's stub, since the example can only know what the stub answers.

@@ -15,8 +15,9 @@ import (
 //		watchdog.OnShutdown(func(ctx context.Context) error { return db.Close() }) // after the drain
 //	}
 //
-// read an OpenFaaS secret with watchdog.Secret("api-key"), and answer typed
-// JSON with watchdog.JSON (README: "What a function can do from its folder").
+// read an OpenFaaS secret with watchdog.Secret(r.Context(), "api-key"), and
+// answer typed JSON with watchdog.JSON (README: "What a function can do from
+// its folder").
 
 // Handle answers one call. r.Context() ends at exec_timeout or when the
 // caller goes away; watchdog.Logger(r.Context()) logs with the call id.

@@ -1,6 +1,7 @@
 package function
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -10,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/inproc-go/templates/watchdog"
 	"github.com/inproc-go/templates/watchdog/watchdogtest"
 )
 
-// These two tests are examples: they test the handler.go this template
+// These three tests are examples: they test the handler.go this template
 // ships, and skip once handler.go is yours. Write your own tests beside
 // them (any *_test.go file); the build runs every test of your folder and
 // fails when one fails. faas-cli copies the template's files under yours,
@@ -52,8 +54,35 @@ func TestStubBehindWatchdog(t *testing.T) {
 	}
 }
 
+// A secret and a hook as a test gives and sees them: the test hands the
+// function its secrets without writing files, and reads what a start hook
+// logged. The hooks your package registers with watchdog.OnStart run here
+// too; this one is the test's own and does what yours might. Settings such
+// as log_format are the watchdog's; set your function's own environment
+// variables with t.Setenv.
+func TestStubSecretAndHook(t *testing.T) {
+	skipUnlessStub(t)
+	loadKey := func(ctx context.Context) error {
+		key, err := watchdog.Secret(ctx, "api-key")
+		if err != nil {
+			return err
+		}
+		watchdog.Logger(ctx).Info("api key loaded", "length", len(key))
+		return nil
+	}
+	srv := watchdogtest.NewWith(t, http.HandlerFunc(Handle), watchdogtest.Options{
+		Env:      []string{"log_format=json"},
+		Secrets:  map[string]string{"api-key": "test-key"},
+		Watchdog: []watchdog.Option{watchdog.WithStart(loadKey)},
+	})
+
+	srv.WaitLog(t, "from the start hook", func(r map[string]any) bool {
+		return r["msg"] == "api key loaded" && r["length"] == float64(len("test-key"))
+	})
+}
+
 // stubSHA256 is the SHA-256 of the handler.go this template ships.
-const stubSHA256 = "ea5db396c9cb0f8b9995d2ea214328c08fa929579e9221e8366a8442d4f14d19"
+const stubSHA256 = "e0d59ff0ceaa7855ac3186f6904d9522d7b4cf93f60e260f5a25b2ead7368f98"
 
 // skipUnlessStub skips an example test once handler.go is no longer the
 // template's stub, since the example can only know what the stub answers.
