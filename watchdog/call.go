@@ -103,6 +103,7 @@ func withCall(logger *slog.Logger, streamWriteTimeout time.Duration, arrived fun
 		c.trace = traceFrom(r.Header)
 		next.ServeHTTP(&c.rec, r.WithContext(c))
 		c.rec.setDuration() // for an answer net/http sends itself: no write at all
+		c.dropIfAborted()
 	})
 }
 

@@ -20,11 +20,14 @@ type recorder struct {
 	status  int       // the final status, once sent; never a 1xx but 101
 	outcome int       // the status counted and logged; see callStatus
 	bytes   int64
+	aborted abortReason // the answer began but was not finished; see abort.go
 	// streamWriteTimeout, when set, is granted again on each Flush, so
 	// write_timeout cuts a stalled stream but not one still making progress;
-	// not once the handler has set a write deadline of its own.
+	// never past writeLimit, and not once the handler has set a write
+	// deadline of its own.
 	streamWriteTimeout time.Duration
-	ownDeadline        bool // the handler set its write deadline itself
+	writeLimit         time.Time // under exec_timeout, see serve; zero for none
+	ownDeadline        bool      // the handler set its write deadline itself
 	// The X-Duration-Seconds value and the bytes behind it; see setDuration.
 	duration    [1]string
 	durationBuf [24]byte
@@ -108,7 +111,11 @@ func (r *recorder) FlushError() error {
 	}
 	rc := http.NewResponseController(r.ResponseWriter)
 	if r.streamWriteTimeout > 0 && !r.ownDeadline {
-		_ = rc.SetWriteDeadline(time.Now().Add(r.streamWriteTimeout))
+		d := time.Now().Add(r.streamWriteTimeout)
+		if !r.writeLimit.IsZero() && d.After(r.writeLimit) {
+			d = r.writeLimit
+		}
+		_ = rc.SetWriteDeadline(d)
 	}
 	return rc.Flush()
 }
