@@ -16,12 +16,14 @@ import (
 )
 
 // sse writes Server-Sent Events every 20ms, up to 1000: one handler that
-// stops at its context's end, one that ignores it and writes on until
-// release is closed. Each reports the first write or flush error it met.
+// stops at its context's end, once a write fails, and one that ignores it
+// and writes on until release is closed. Each reports the first write or
+// flush error it met.
 func sse(honour bool, release <-chan struct{}, writeErr chan<- error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		rc := http.NewResponseController(w)
+		start := time.Now()
 		var first error
 		for i := 0; i < 1000; i++ {
 			_, err := fmt.Fprintf(w, "data: %d\n\n", i)
@@ -34,7 +36,11 @@ func sse(honour bool, release <-chan struct{}, writeErr chan<- error) http.Handl
 			if honour {
 				select {
 				case <-r.Context().Done():
-					_, err := io.WriteString(w, "data: late\n\n")
+					// The cut follows at once, on the deadline's timer.
+					for err == nil && time.Since(start) < 10*time.Second {
+						_, err = io.WriteString(w, "data: late\n\n")
+						time.Sleep(time.Millisecond)
+					}
 					writeErr <- err
 					return
 				case <-time.After(20 * time.Millisecond):
@@ -43,6 +49,9 @@ func sse(honour bool, release <-chan struct{}, writeErr chan<- error) http.Handl
 			}
 			select {
 			case <-release:
+				if first == nil {
+					_, first = io.WriteString(w, "data: late\n\n")
+				}
 				writeErr <- first
 				return
 			case <-time.After(20 * time.Millisecond):
@@ -115,6 +124,8 @@ func TestExecTimeoutCutsStream(t *testing.T) {
 			if l := ts.logs.withMsg(t, "call")[0]; l["status"] != 200.0 || l["aborted"] != "exec_timeout" || l["call_id"] != "call-cut" {
 				t.Errorf("access line %v, want status 200, aborted exec_timeout", l)
 			}
+			// Counted once out of flight: in flight is the last to change.
+			testkit.WaitFor(t, 5*time.Second, "out of flight", func() bool { return ts.metric("http_requests_in_flight") == 0 })
 			scrape := ts.metrics()
 			for series, want := range map[string]float64{
 				"watchdog_overdue_handlers":                                    0,
