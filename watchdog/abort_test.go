@@ -202,9 +202,9 @@ func TestFlushWriteDeadlineCapped(t *testing.T) {
 	below := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
 	limit := time.Now().Add(time.Second)
 	rec := newRecorder(below, time.Hour)
-	rec.writeLimit = limit
+	rec.writeLimit = limit.UnixNano()
 	_ = rec.FlushError()
-	if len(below.set) != 1 || !below.set[0].Equal(limit) {
+	if len(below.set) != 1 || !below.set[0].Equal(time.Unix(0, limit.UnixNano())) {
 		t.Errorf("write deadlines set %v, want %v", below.set, limit)
 	}
 	below.set = nil

@@ -113,7 +113,7 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 		tc, arrived = &c.timed, c.rec.start // no allocation
 		// Flushes grant write_timeout up to the deadline, with the room the
 		// default write_timeout leaves for the 504 written at it.
-		c.rec.writeLimit = arrived.Add(limit + timeoutHeadroom)
+		c.rec.writeLimit = arrived.Add(limit + timeoutHeadroom).UnixNano()
 	} else {
 		tc, arrived = new(timedCall), time.Now()
 	}
@@ -176,17 +176,17 @@ func (t *execTimeout) expire(tc *timedCall) {
 	gw := &tc.guard
 	gw.mu.Lock()
 	defer gw.mu.Unlock()
-	if gw.returned || gw.closed != nil {
+	if gw.returned || gw.closed != 0 {
 		return
 	}
 	gw.overdue = true
 	t.overdue.Add(1)
 	if gw.started {
-		gw.closed = errCut
+		gw.closed = closedByCut
 		t.cut(tc)
 		return
 	}
-	gw.closed = errAbandoned
+	gw.closed = closedBy504
 	t.answerTimeout(gw.w, tc.r, tc.limit, true)
 }
 
@@ -250,13 +250,27 @@ type guardedWriter struct {
 	mu sync.Mutex
 	// header is the handler's own map, copied to w's when the answer
 	// begins, so the watchdog's 504 never shares a map with a late handler.
-	header  http.Header
-	started bool // the handler has begun its answer
-	// closed is what the handler's writes fail with once its answer is no
-	// longer its own: errAbandoned (the watchdog answered 504) or errCut.
-	closed   error
-	overdue  bool // closed while the handler still ran
-	returned bool // the handler has returned
+	header   http.Header
+	started  bool     // the handler has begun its answer
+	closed   closedBy // the answer is no longer the handler's, and why
+	overdue  bool     // closed while the handler still ran
+	returned bool     // the handler has returned
+}
+
+// closedBy says why a handler may no longer write: 0 while it may.
+type closedBy uint8
+
+const (
+	closedBy504 closedBy = 1 + iota // the watchdog answered 504 in its place
+	closedByCut                     // its deadline cut the answer it began
+)
+
+// err is what the handler's writes fail with.
+func (c closedBy) err() error {
+	if c == closedBy504 {
+		return errAbandoned
+	}
+	return errCut
 }
 
 var (
@@ -270,7 +284,7 @@ func (g *guardedWriter) release() (overdue, cut bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.returned = true
-	return g.overdue, g.closed == errCut
+	return g.overdue, g.closed == closedByCut
 }
 
 // finish runs once the handler has returned without panicking and reports
@@ -283,11 +297,11 @@ func (g *guardedWriter) finish(deadlinePassed bool) bool {
 	defer g.mu.Unlock()
 	g.returned = true
 	switch {
-	case g.closed != nil:
+	case g.closed != 0:
 	case deadlinePassed && g.started:
-		g.closed = errCut
+		g.closed = closedByCut
 	case deadlinePassed:
-		g.closed = errAbandoned
+		g.closed = closedBy504
 		return false
 	default:
 		g.begin() // the headers of an answer without a body, if none began
@@ -319,7 +333,7 @@ func (g *guardedWriter) begin() {
 func (g *guardedWriter) WriteHeader(code int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != nil {
+	if g.closed != 0 {
 		return
 	}
 	if informational(code) && !g.started {
@@ -360,8 +374,8 @@ func (g *guardedWriter) informational(code int) {
 func (g *guardedWriter) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != nil {
-		return 0, g.closed
+	if g.closed != 0 {
+		return 0, g.closed.err()
 	}
 	g.begin()
 	return g.w.Write(p)
@@ -378,8 +392,8 @@ func (g *guardedWriter) Flush() {
 func (g *guardedWriter) FlushError() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != nil {
-		return g.closed
+	if g.closed != 0 {
+		return g.closed.err()
 	}
 	g.begin()
 	return http.NewResponseController(g.w).Flush()
@@ -388,8 +402,8 @@ func (g *guardedWriter) FlushError() error {
 func (g *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != nil {
-		return nil, nil, g.closed
+	if g.closed != 0 {
+		return nil, nil, g.closed.err()
 	}
 	g.begin()
 	return http.NewResponseController(g.w).Hijack()
@@ -404,8 +418,8 @@ func (g *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (g *guardedWriter) SetReadDeadline(deadline time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != nil {
-		return g.closed
+	if g.closed != 0 {
+		return g.closed.err()
 	}
 	return http.NewResponseController(g.w).SetReadDeadline(deadline)
 }
@@ -413,8 +427,8 @@ func (g *guardedWriter) SetReadDeadline(deadline time.Time) error {
 func (g *guardedWriter) SetWriteDeadline(deadline time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != nil {
-		return g.closed
+	if g.closed != 0 {
+		return g.closed.err()
 	}
 	return http.NewResponseController(g.w).SetWriteDeadline(deadline)
 }
@@ -422,8 +436,8 @@ func (g *guardedWriter) SetWriteDeadline(deadline time.Time) error {
 func (g *guardedWriter) EnableFullDuplex() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != nil {
-		return g.closed
+	if g.closed != 0 {
+		return g.closed.err()
 	}
 	return http.NewResponseController(g.w).EnableFullDuplex()
 }

@@ -49,6 +49,7 @@ var checks = map[string]check{
 	"curl -d hi 127.0.0.1:8080/": {reproducedBy: "runLocal here, with the local-run command above"},
 	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..": {run: runShell},
 	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                  {run: runServe},
+	"cd ticker && go test ./... && cd ..":                                        {run: runTicker},
 }
 
 // pages are the Markdown files whose sh blocks are checked: the README and
@@ -235,6 +236,31 @@ func runServe(t *testing.T, root, stack, command string) {
 	if !strings.Contains(out.String(), "http://127.0.0.1:3000") {
 		t.Errorf("sdk.sh serve did not print its URL:\n%s", out.String())
 	}
+}
+
+// runTicker makes the ticker function of docs/streaming.md as the page
+// says: a folder faas-cli new made, with the page's Go blocks that name a
+// ticker/ file written into it; then runs the command, its tests.
+func runTicker(t *testing.T, root, stack, command string) {
+	dir := filepath.Join(stack, "ticker")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(stack, "template", "golang-middleware-inproc", "function"))); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(root, "docs", "streaming.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := 0
+	for _, block := range regexp.MustCompile("(?s)```go\n// ticker/(\\S+)\n(.*?)```").FindAllStringSubmatch(string(page), -1) {
+		if err := os.WriteFile(filepath.Join(dir, block[1]), []byte(block[2]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		written++
+	}
+	if written != 2 {
+		t.Fatalf("docs/streaming.md: %d Go blocks name a ticker/ file, want 2 (handler.go, handler_test.go)", written)
+	}
+	runShell(t, root, stack, command)
 }
 
 // answer makes one call and returns its body, and whether it was a 200.
