@@ -23,7 +23,7 @@ func TestStreams(t *testing.T) {
 	container.BuildFunction(t, container.Function{
 		Lang: "golang-middleware-inproc", Handler: filepath.Join("testdata", "streams"), Tag: image,
 	})
-	c := container.Run(t, image, container.Env("exec_timeout=0"))
+	c := container.Run(t, image, container.Env("exec_timeout=1s"))
 
 	// stream reads a whole stream and returns its body, its read error and
 	// how long it took.
