@@ -38,6 +38,7 @@ type accessFields struct {
 	status          int
 	bytes           int64
 	duration        time.Duration
+	aborted         abortReason
 	callID          string // already cut to maxLoggedCallID
 	traceID, spanID string // both or neither
 }
@@ -83,6 +84,11 @@ func (l *accessLine) append(b []byte, f *accessFields) ([]byte, bool) {
 		b = strconv.AppendInt(b, f.bytes, 10)
 		b = append(b, `,"duration":`...)
 		b = strconv.AppendInt(b, int64(f.duration), 10)
+		if f.aborted != 0 {
+			b = append(b, `,"aborted":"`...)
+			b = append(b, f.aborted.String()...)
+			b = append(b, '"')
+		}
 		b = append(b, `,"call_id":"`...)
 		b = append(b, f.callID...)
 		if f.traceID != "" {
@@ -107,6 +113,10 @@ func (l *accessLine) append(b []byte, f *accessFields) ([]byte, bool) {
 	b = strconv.AppendInt(b, f.bytes, 10)
 	b = append(b, " duration="...)
 	b = append(b, f.duration.String()...)
+	if f.aborted != 0 {
+		b = append(b, " aborted="...)
+		b = append(b, f.aborted.String()...)
+	}
 	b = append(b, " call_id="...)
 	b = append(b, f.callID...)
 	if f.traceID != "" {

@@ -48,7 +48,12 @@ func FuzzAccessLine(f *testing.F) {
 		if trace {
 			fields.traceID, fields.spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 		}
-		for _, format := range []string{"text", "json"} {
+		for _, c := range []struct {
+			format  string
+			aborted abortReason
+		}{{"text", 0}, {"json", 0}, {"text", abortedExecTimeout}, {"json", abortedPanic}} {
+			format := c.format
+			fields.aborted = c.aborted
 			var want bytes.Buffer
 			h := newLogger(&want, format).Handler()
 			_ = h.Handle(context.Background(), fields.record())

@@ -102,6 +102,7 @@ func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Tim
 		c.trace = traceFrom(r.Header)
 		next.ServeHTTP(&c.rec, r.WithContext(c))
 		c.rec.setDuration() // for an answer net/http sends itself: no write at all
+		c.dropIfAborted()
 	})
 }
 

@@ -20,7 +20,10 @@
 //     in one process; nothing is registered on http.DefaultServeMux.
 //   - health.go: /_/health, /_/ready and the lock file /tmp/.lock.
 //   - limits.go: max_inflight (429) and max_body_bytes (413).
-//   - timeout.go: exec_timeout (504 at the deadline) and panic recovery.
+//   - timeout.go: exec_timeout (at the deadline a 504, or the answer cut)
+//     and panic recovery.
+//   - abort.go: answers dropped after they began (the deadline, a panic):
+//     logged and counted, then the connection closed without their end.
 //   - deadline.go: the handler's context under exec_timeout, and the one
 //     timer that serves every call's deadline.
 //   - metrics.go: http_requests_total, http_request_duration_seconds and

@@ -180,8 +180,9 @@ func isProbe(r *http.Request) bool {
 }
 
 // withAccessLog writes one line per call: method, path (never the query,
-// which may hold secrets), status, bytes, duration, call id and, if the call
-// has them, trace and span ids. Kubernetes probes are not logged. line,
+// which may hold secrets), status, bytes, duration, why the answer was
+// aborted if it was (see abort.go), call id and, if the call has them,
+// trace and span ids. Kubernetes probes are not logged. line,
 // when not nil, writes the line itself over the watchdog's own logger (see
 // accessLine).
 func withAccessLog(logger *slog.Logger, line *accessLine, next http.Handler) http.Handler {
@@ -207,6 +208,7 @@ func withAccessLog(logger *slog.Logger, line *accessLine, next http.Handler) htt
 			status:   callStatus(rec, r),
 			bytes:    rec.bytes,
 			duration: end.Sub(rec.start),
+			aborted:  rec.aborted,
 			callID:   loggableCallID(CallID(ctx)),
 		}
 		f.traceID, f.spanID = callFrom(ctx).logIDs()
@@ -227,6 +229,9 @@ func (f *accessFields) record() slog.Record {
 		slog.Int64("bytes", f.bytes),
 		slog.Duration("duration", f.duration),
 	)
+	if f.aborted != 0 {
+		record.AddAttrs(slog.String("aborted", f.aborted.String()))
+	}
 	// The ids in one more AddAttrs, which grows the record's overflow
 	// once whether or not the trace ids come along.
 	id := slog.String("call_id", f.callID)

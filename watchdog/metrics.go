@@ -27,6 +27,7 @@ type callMetrics struct {
 	total    *metrics.Set // http_requests_total
 	duration *metrics.Set // http_request_duration_seconds
 	inflight atomic.Int64
+	aborted  [abortReasons]atomic.Int64 // by abortReason; see abort.go
 	overdue  func() float64
 	own      *ownMetrics // the function's series, written last (ownmetrics.go)
 
@@ -58,7 +59,8 @@ const (
 	helpTotal    = "Total HTTP requests processed, by status code and method."
 	helpDuration = "Seconds spent serving HTTP requests, by status code and method."
 	helpInflight = "HTTP requests being served now."
-	helpOverdue  = "Handlers still running after the watchdog answered 504 for them at exec_timeout."
+	helpOverdue  = "Handlers still running after their deadline (exec_timeout or X-Timeout) ended their answer: a 504, or the answer cut."
+	helpAborted  = "Answers dropped after they had begun, by reason: exec_timeout (the deadline passed) or panic. Also counted in http_requests_total with the status sent."
 )
 
 // middleware counts every call on the function route, 429s included.
@@ -72,6 +74,9 @@ func (m *callMetrics) middleware(next http.Handler) http.Handler {
 			p := m.pair(callStatus(rec, r), methodLabel(r.Method))
 			p.total.Inc()
 			p.duration.Update(rec.finished().Sub(rec.start).Seconds())
+			if rec.aborted != 0 {
+				m.aborted[rec.aborted].Add(1)
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -163,6 +168,7 @@ func (m *callMetrics) handler() http.Handler {
 		writeFamily(bw, "http_request_duration_seconds", "histogram", helpDuration, m.duration)
 		writeGauge(bw, "http_requests_in_flight", helpInflight, float64(m.inflight.Load()))
 		writeGauge(bw, "watchdog_overdue_handlers", helpOverdue, m.overdue())
+		m.writeAborted(bw)
 		metrics.WriteProcessMetrics(bw)
 		m.own.write(bw)
 		_ = bw.Flush()
@@ -184,6 +190,16 @@ func writeFamily(w io.Writer, name, typ, help string, set *metrics.Set) {
 		if line[0] != '#' {
 			w.Write(line)
 		}
+	}
+}
+
+// writeAborted writes watchdog_aborted_answers_total, every reason's
+// series from the start, so a dashboard's rate() sees the first one.
+func (m *callMetrics) writeAborted(w io.Writer) {
+	const name = "watchdog_aborted_answers_total"
+	io.WriteString(w, "# HELP "+name+" "+helpAborted+"\n# TYPE "+name+" counter\n")
+	for r := abortReason(1); r < abortReasons; r++ {
+		io.WriteString(w, name+`{reason="`+r.String()+`"} `+strconv.FormatInt(m.aborted[r].Load(), 10)+"\n")
 	}
 }
 

@@ -40,8 +40,8 @@ type CallResult struct {
 	// access log use.
 	End time.Time
 	// Aborted reports that the connection was dropped instead of the answer
-	// being finished: a panic after the answer had begun, or
-	// http.ErrAbortHandler.
+	// being finished: a panic, or the deadline passing, after the answer had
+	// begun, or http.ErrAbortHandler.
 	Aborted bool
 }
 
@@ -100,7 +100,7 @@ func withObserver(o CallObserver, next http.Handler) http.Handler {
 		returned := false
 		defer func() {
 			// Deferred, so a call whose panic drops the connection ends too.
-			o.End(r.Context(), CallResult{Status: callStatus(rec, r), Bytes: rec.bytes, End: rec.finished(), Aborted: !returned})
+			o.End(r.Context(), CallResult{Status: callStatus(rec, r), Bytes: rec.bytes, End: rec.finished(), Aborted: !returned || rec.aborted != 0})
 		}()
 		next.ServeHTTP(rec, r)
 		returned = true

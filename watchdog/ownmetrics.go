@@ -22,8 +22,8 @@ import (
 //
 // Names the watchdog writes are the watchdog's: http_requests_total,
 // http_request_duration_seconds, http_requests_in_flight,
-// watchdog_overdue_handlers, and go_* and process_* for the Go runtime and
-// the process. A function's series with one of them is refused at start, as
+// watchdog_overdue_handlers, watchdog_aborted_answers_total, and go_* and
+// process_* for the Go runtime and the process. A function's series with one of them is refused at start, as
 // is a name written by two of the function's Metrics: a scrape with a name
 // twice is invalid, and Prometheus would drop all of it.
 type Metrics interface {
@@ -129,7 +129,8 @@ func reservedName(name string) string {
 		"http_request_duration_seconds_sum",
 		"http_request_duration_seconds_count",
 		"http_requests_in_flight",
-		"watchdog_overdue_handlers":
+		"watchdog_overdue_handlers",
+		"watchdog_aborted_answers_total":
 		return "is the name of one of the watchdog's own series"
 	}
 	// By prefix, not the exact list: which runtime and process series the

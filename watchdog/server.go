@@ -194,6 +194,7 @@ func (s *Server) build(h http.Handler) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ConnContext:       withConn, // for exec_timeout's cut
 	}
 	s.metricsServer = &http.Server{
 		Handler:           s.metrics.handler(),

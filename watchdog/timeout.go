@@ -3,7 +3,6 @@ package watchdog
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,9 +24,11 @@ const TimeoutHeader = "X-Timeout"
 const statusClientClosed = 499
 
 // execTimeout runs each call under exec_timeout (or a shorter X-Timeout).
-// A handler that has not begun its answer by the deadline is answered 504 at
-// the deadline; Go can't stop it, so it runs on, its late writes dropped,
-// and overdue counts such handlers until they return.
+// At the deadline the handler's context is cancelled, and its answer ends
+// whether or not the handler returns: one not begun is answered 504, one
+// begun is cut (see abort.go): its connection is closed without the
+// answer's end. Go can't stop the handler, so it runs on, its later writes
+// failing, and overdue counts such handlers until they return.
 type execTimeout struct {
 	limit   time.Duration
 	overdue atomic.Int64
@@ -92,23 +93,27 @@ func (t *execTimeout) deadlineFor(r *http.Request) (time.Duration, error) {
 }
 
 // serve runs the handler on the connection's own goroutine under its
-// deadline, counted from the call's arrival. If the deadline comes before
-// the handler has begun its answer, a timer answers in its place, so the
-// caller gets its 504 at the deadline: under exec_timeout itself the one
-// timer of t.queue, under a shorter X-Timeout a timer of the call's own.
+// deadline, counted from the call's arrival. At the deadline a timer ends
+// the answer in the handler's place (see expire), so the caller gets its
+// 504, or the end of a cut answer, at the deadline: under exec_timeout
+// itself the one timer of t.queue, under a shorter X-Timeout a timer of the
+// call's own.
 //
 // A goroutine per call, as http.TimeoutHandler uses, cost a third of the
 // throughput here (measured with wrk, one core); this costs a place in a
-// queue. The price: an overdue handler keeps its connection (the 504 says
-// "Connection: close"), its max_inflight slot and its place in
-// http_requests_in_flight until it returns, and its access-log line and
-// metrics are written then.
+// queue. The price: an overdue handler keeps its max_inflight slot and its
+// place in http_requests_in_flight until it returns, and its access-log line
+// and metrics are written then; after a 504 it keeps its connection too (the
+// 504 says "Connection: close").
 func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler, limit time.Duration) {
 	var tc *timedCall
 	var arrived time.Time
 	c := callFrom(r.Context())
 	if c != nil {
 		tc, arrived = &c.timed, c.rec.start // no allocation
+		// Flushes grant write_timeout up to the deadline, with the room the
+		// default write_timeout leaves for the 504 written at it.
+		c.rec.writeLimit = arrived.Add(limit + timeoutHeadroom).UnixNano()
 	} else {
 		tc, arrived = new(timedCall), time.Now()
 	}
@@ -144,34 +149,69 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 			t.queue.remove(tc)
 		}
 		ctx.release()
-		if gw.release() {
+		overdue, cut := gw.release()
+		if overdue {
 			t.overdue.Add(-1)
+		}
+		if cut {
+			abortAnswer(r.Context(), abortedExecTimeout)
 		}
 	}()
 	next.ServeHTTP(gw, handlerReq)
-	// A handler that gave up at its deadline without writing anything gets
-	// the same 504 as one still running, whichever came first.
+	// A handler that returns once its deadline has passed gets what one
+	// still running gets, whichever side noticed the deadline first: a 504
+	// if it wrote nothing, its answer cut if it had begun one.
 	if !gw.finish(ctx.Err() == context.DeadlineExceeded) {
 		t.answerTimeout(w, r, limit, false)
 	}
 }
 
-// expire runs at the deadline: it cancels the handler's context, answered
-// or not, and answers for a handler that has not begun its answer, holding
-// gw's lock so the handler can't write meanwhile. The context first: once
-// the 504 is out, the caller may hang up, and the handler's context must
-// say DeadlineExceeded, not Canceled.
+// expire runs at the deadline: it cancels the handler's context and, for
+// a handler still running, answers 504 in its place or cuts the answer it
+// began, holding gw's lock so the handler can't write meanwhile. The
+// context first: once the answer is over, the caller may hang up, and the
+// handler's context must say DeadlineExceeded, not Canceled.
 func (t *execTimeout) expire(tc *timedCall) {
 	tc.ctx.cancel(context.DeadlineExceeded)
 	gw := &tc.guard
 	gw.mu.Lock()
 	defer gw.mu.Unlock()
-	if gw.started || gw.returned {
+	if gw.returned || gw.closed != 0 {
 		return
 	}
-	gw.abandoned, gw.overdue = true, true
+	gw.overdue = true
 	t.overdue.Add(1)
+	if gw.started {
+		gw.closed = closedByCut
+		t.cut(tc)
+		return
+	}
+	gw.closed = closedBy504
 	t.answerTimeout(gw.w, tc.r, tc.limit, true)
+}
+
+// connKey is where the function server's ConnContext (withConn) keeps each
+// call's connection, so that the deadline can close it under a handler
+// that is still running.
+type connKey struct{}
+
+// withConn is http.Server.ConnContext for the function server.
+func withConn(ctx context.Context, conn net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, conn)
+}
+
+// cut ends, at its deadline, an answer a handler still running has begun:
+// its HTTP/1 connection is closed now, without the answer's end, so the
+// caller need not wait for the handler. Over HTTP/2, whose connection other
+// calls share, or without a connection to close (a chain served without
+// withConn), the answer ends when the handler returns (see abort.go).
+func (t *execTimeout) cut(tc *timedCall) {
+	r := tc.r
+	if conn, ok := r.Context().Value(connKey{}).(net.Conn); ok && r.ProtoMajor == 1 {
+		_ = conn.Close()
+	}
+	Logger(r.Context()).Warn("exec_timeout: the deadline passed after the answer began; cut it (connection closed), handler still running",
+		slog.Duration("limit", tc.limit), slog.Int64("overdue_handlers", t.overdue.Load()))
 }
 
 // answerTimeout answers in place of a handler that did not answer in time.
@@ -203,46 +243,69 @@ func (t *execTimeout) answerTimeout(w http.ResponseWriter, r *http.Request, limi
 }
 
 // guardedWriter is the handler's ResponseWriter under a deadline: once the
-// watchdog has answered in its place, writes are dropped under the lock, so
-// a late handler can't race the watchdog's answer.
+// watchdog has answered in its place or cut its answer, writes fail under
+// the lock, so a late handler can't race the watchdog.
 type guardedWriter struct {
 	w  http.ResponseWriter
 	mu sync.Mutex
 	// header is the handler's own map, copied to w's when the answer
 	// begins, so the watchdog's 504 never shares a map with a late handler.
-	header    http.Header
-	started   bool // the handler has begun its answer
-	abandoned bool // the watchdog answered instead; drop everything
-	overdue   bool // abandoned while the handler still ran
-	returned  bool // the handler has returned
+	header   http.Header
+	started  bool     // the handler has begun its answer
+	closed   closedBy // the answer is no longer the handler's, and why
+	overdue  bool     // closed while the handler still ran
+	returned bool     // the handler has returned
 }
 
-var errAbandoned = errors.New("watchdog: the call timed out and was answered already")
+// closedBy says why a handler may no longer write: 0 while it may.
+type closedBy uint8
 
-// release records the handler's return and reports whether it was overdue.
-func (g *guardedWriter) release() bool {
+const (
+	closedBy504 closedBy = 1 + iota // the watchdog answered 504 in its place
+	closedByCut                     // its deadline cut the answer it began
+)
+
+// err is what the handler's writes fail with.
+func (c closedBy) err() error {
+	if c == closedBy504 {
+		return errAbandoned
+	}
+	return errCut
+}
+
+var (
+	errAbandoned = fmt.Errorf("watchdog: the call's deadline (exec_timeout or X-Timeout) passed before its answer began, and the watchdog answered 504: %w", context.DeadlineExceeded)
+	errCut       = fmt.Errorf("watchdog: the call's deadline (exec_timeout or X-Timeout) passed after its answer began, and the answer was cut: %w", context.DeadlineExceeded)
+)
+
+// release records the handler's return and reports whether it was overdue
+// and whether its answer was cut.
+func (g *guardedWriter) release() (overdue, cut bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.returned = true
-	return g.overdue
+	return g.overdue, g.closed == closedByCut
 }
 
 // finish runs once the handler has returned without panicking and reports
 // whether it answered. One that wrote nothing has its headers moved over for
 // net/http's implicit 200, unless its deadline had passed: then it did not
-// answer, and its headers are dropped for the watchdog's 504.
+// answer, and its headers are dropped for the watchdog's 504. An answer
+// begun is cut if the deadline had passed.
 func (g *guardedWriter) finish(deadlinePassed bool) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.returned = true
-	if g.started || g.abandoned {
-		return true
-	}
-	if deadlinePassed {
-		g.abandoned = true
+	switch {
+	case g.closed != 0:
+	case deadlinePassed && g.started:
+		g.closed = closedByCut
+	case deadlinePassed:
+		g.closed = closedBy504
 		return false
+	default:
+		g.begin() // the headers of an answer without a body, if none began
 	}
-	g.begin() // headers of an answer without a body
 	return true
 }
 
@@ -270,7 +333,7 @@ func (g *guardedWriter) begin() {
 func (g *guardedWriter) WriteHeader(code int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.abandoned {
+	if g.closed != 0 {
 		return
 	}
 	if informational(code) && !g.started {
@@ -311,8 +374,8 @@ func (g *guardedWriter) informational(code int) {
 func (g *guardedWriter) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.abandoned {
-		return 0, errAbandoned
+	if g.closed != 0 {
+		return 0, g.closed.err()
 	}
 	g.begin()
 	return g.w.Write(p)
@@ -329,8 +392,8 @@ func (g *guardedWriter) Flush() {
 func (g *guardedWriter) FlushError() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.abandoned {
-		return errAbandoned
+	if g.closed != 0 {
+		return g.closed.err()
 	}
 	g.begin()
 	return http.NewResponseController(g.w).Flush()
@@ -339,23 +402,24 @@ func (g *guardedWriter) FlushError() error {
 func (g *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.abandoned {
-		return nil, nil, errAbandoned
+	if g.closed != 0 {
+		return nil, nil, g.closed.err()
 	}
 	g.begin()
 	return http.NewResponseController(g.w).Hijack()
 }
 
 // The deadlines and full duplex pass through under the lock, refused once
-// the watchdog has answered: the connection is no longer the handler's. A
+// the watchdog has answered or cut the answer: the connection is no longer
+// the handler's. A
 // deadline set before then holds for the watchdog's 504 too, which is
 // written on the same connection.
 
 func (g *guardedWriter) SetReadDeadline(deadline time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.abandoned {
-		return errAbandoned
+	if g.closed != 0 {
+		return g.closed.err()
 	}
 	return http.NewResponseController(g.w).SetReadDeadline(deadline)
 }
@@ -363,8 +427,8 @@ func (g *guardedWriter) SetReadDeadline(deadline time.Time) error {
 func (g *guardedWriter) SetWriteDeadline(deadline time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.abandoned {
-		return errAbandoned
+	if g.closed != 0 {
+		return g.closed.err()
 	}
 	return http.NewResponseController(g.w).SetWriteDeadline(deadline)
 }
@@ -372,8 +436,8 @@ func (g *guardedWriter) SetWriteDeadline(deadline time.Time) error {
 func (g *guardedWriter) EnableFullDuplex() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.abandoned {
-		return errAbandoned
+	if g.closed != 0 {
+		return g.closed.err()
 	}
 	return http.NewResponseController(g.w).EnableFullDuplex()
 }
@@ -402,9 +466,10 @@ func withRecover(next http.Handler) http.Handler {
 			}
 			Logger(r.Context()).Error("handler panicked", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			if rec, ok := w.(*recorder); ok && rec.status != 0 {
-				// The answer has begun: drop the connection, as net/http
-				// would, so the caller can't take it for a whole one.
-				panic(http.ErrAbortHandler)
+				// The answer has begun: it is aborted, so the caller can't
+				// take it for a whole one (see abort.go).
+				abortAnswer(r.Context(), abortedPanic)
+				return
 			}
 			msg := "the function panicked; its logs have the details under call id " + CallID(r.Context())
 			if fromJSON {

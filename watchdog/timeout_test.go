@@ -102,31 +102,6 @@ func TestExecTimeout504(t *testing.T) {
 	}
 }
 
-// An answer that has begun can't become a 504: the stream goes on and the
-// handler sees its context done.
-func TestExecTimeoutStreamingKeepsAnswer(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.ExecTimeout = 150 * time.Millisecond
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Stream", "1")
-		io.WriteString(w, "first\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-		fmt.Fprintf(w, "ctx: %v\n", r.Context().Err())
-	})
-	ts := startServer(t, cfg, h)
-	res, body := ts.get("/")
-	if res.StatusCode != 200 || res.Header.Get("X-Stream") != "1" {
-		t.Errorf("stream = %d %v, want 200 with X-Stream", res.StatusCode, res.Header)
-	}
-	if body != "first\nctx: context deadline exceeded\n" {
-		t.Errorf("stream body %q", body)
-	}
-	if v := ts.metric("watchdog_overdue_handlers"); v != 0 {
-		t.Errorf("overdue = %v after a stream that ended", v)
-	}
-}
-
 // A handler that watches its context and returns at the deadline without
 // writing gets the caller the watchdog's 504 too, not an empty 200, whichever
 // side notices the deadline first.
@@ -409,6 +384,16 @@ func TestPanicMidStreamAbortsConnection(t *testing.T) {
 			}
 			if v := ts.metric("http_requests_in_flight"); v != 0 {
 				t.Errorf("in flight = %v", v)
+			}
+			access := ts.logs.withMsg(t, "call")
+			if len(access) != 1 || access[0]["status"] != 200.0 || access[0]["aborted"] != "panic" {
+				t.Errorf("access log of the mid-stream panic: %v, want status 200, aborted panic", access)
+			}
+			if v := ts.metric(`watchdog_aborted_answers_total{reason="panic"}`); v != 1 {
+				t.Errorf("aborted answers (panic) = %v, want 1", v)
+			}
+			if v := ts.metric(`http_requests_total{code="200",method="get"}`); v != 1 {
+				t.Errorf("http_requests_total 200 = %v, want 1 (the status the caller got)", v)
 			}
 		})
 	}

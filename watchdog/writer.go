@@ -15,16 +15,22 @@ import (
 // which reaches net/http's read and write deadlines and full duplex.
 type recorder struct {
 	http.ResponseWriter
-	start   time.Time // when the call reached the watchdog, for metrics and the log
-	end     time.Time // when the call was done; see finished
-	status  int       // the final status, once sent; never a 1xx but 101
-	outcome int       // the status counted and logged; see callStatus
-	bytes   int64
+	start time.Time // when the call reached the watchdog, for metrics and the log
+	end   time.Time // when the call was done; see finished
+	// status is the final status, once sent; never a 1xx but 101. An
+	// int32, so that it shares 8 bytes with the two fields after it (see
+	// TestCallSize).
+	status      int32
+	ownDeadline bool        // the handler set its write deadline itself
+	aborted     abortReason // the answer began but was not finished; see abort.go
+	outcome     int         // the status counted and logged; see callStatus
+	bytes       int64
 	// streamWriteTimeout, when set, is granted again on each Flush, so
 	// write_timeout cuts a stalled stream but not one still making progress;
-	// not once the handler has set a write deadline of its own.
+	// never past writeLimit, and not once the handler has set a write
+	// deadline of its own.
 	streamWriteTimeout time.Duration
-	ownDeadline        bool // the handler set its write deadline itself
+	writeLimit         int64 // unix nanoseconds, under exec_timeout (see serve); 0 for none
 	// The X-Duration-Seconds value and the bytes behind it; see setDuration.
 	duration    [1]string
 	durationBuf [24]byte
@@ -54,7 +60,7 @@ func (r *recorder) finished() time.Time {
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 && !informational(code) {
-		r.status = code
+		r.status = int32(code)
 		r.setDuration()
 	}
 	r.ResponseWriter.WriteHeader(code)
@@ -108,7 +114,11 @@ func (r *recorder) FlushError() error {
 	}
 	rc := http.NewResponseController(r.ResponseWriter)
 	if r.streamWriteTimeout > 0 && !r.ownDeadline {
-		_ = rc.SetWriteDeadline(time.Now().Add(r.streamWriteTimeout))
+		d := time.Now().Add(r.streamWriteTimeout)
+		if r.writeLimit != 0 && d.UnixNano() > r.writeLimit {
+			d = time.Unix(0, r.writeLimit)
+		}
+		_ = rc.SetWriteDeadline(d)
 	}
 	return rc.Flush()
 }
@@ -139,5 +149,5 @@ func (r *recorder) statusCode() int {
 	if r.status == 0 {
 		return http.StatusOK
 	}
-	return r.status
+	return int(r.status)
 }

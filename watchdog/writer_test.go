@@ -59,7 +59,7 @@ func TestResponseControllerThroughChain(t *testing.T) {
 // handler's: every feature is refused, none reaches the writer below.
 func TestGuardedWriterAbandoned(t *testing.T) {
 	below := httptest.NewRecorder()
-	g := &guardedWriter{w: newRecorder(below, 0), abandoned: true}
+	g := &guardedWriter{w: newRecorder(below, 0), closed: closedBy504}
 	rc := http.NewResponseController(g)
 	for name, use := range map[string]func() error{
 		"SetWriteDeadline": func() error { return rc.SetWriteDeadline(time.Now()) },

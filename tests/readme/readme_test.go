@@ -110,6 +110,9 @@ var checks = map[string]check{
 	"path/to/templates/scripts/local-stack.sh -f stack.yaml": {run: runLocalStack},
 	"curl -d hi 127.0.0.1:8080/function/hello":               {reproducedBy: byTest("tests/readme", "TestRunnableCommands", "runLocalStack, with the local-stack command above")},
 	"faas-cli list --gateway http://127.0.0.1:8080":          {reproducedBy: byTest("scripts/localstack", "TestSystemFunctionsAsFaasCLIReadsIt", "faas-cli list's request, its answer decoded as faas-cli does")},
+
+	// docs/streaming.md
+	"cd ticker && go test ./... && cd ..": {run: runTicker},
 }
 
 // pages are the Markdown files whose sh blocks are checked: the README,
@@ -458,6 +461,31 @@ func serve(t *testing.T, root, stack, command string) (stop func(), out *strings
 		t.Errorf("the proxy lists %q, want the pinned %s", list, version)
 	}
 	return stop, out
+}
+
+// runTicker makes the ticker function of docs/streaming.md as the page
+// says: a folder faas-cli new made, with the page's Go blocks that name a
+// ticker/ file written into it; then runs the command, its tests.
+func runTicker(t *testing.T, root, stack, command string) {
+	dir := filepath.Join(stack, "ticker")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(stack, "template", "golang-middleware-inproc", "function"))); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(root, "docs", "streaming.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := 0
+	for _, block := range regexp.MustCompile("(?s)```go\n// ticker/(\\S+)\n(.*?)```").FindAllStringSubmatch(string(page), -1) {
+		if err := os.WriteFile(filepath.Join(dir, block[1]), []byte(block[2]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		written++
+	}
+	if written != 2 {
+		t.Fatalf("docs/streaming.md: %d Go blocks name a ticker/ file, want 2 (handler.go, handler_test.go)", written)
+	}
+	runShell(t, root, stack, command)
 }
 
 // answer makes one call and returns its body, and whether it was a 200.
