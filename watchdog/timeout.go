@@ -3,6 +3,7 @@ package watchdog
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
