@@ -225,7 +225,7 @@ cat <<NEXT
 - In the function's folder, as in any Go module:
                   cd my-fn && go test ./... && go vet ./...
 - Run your handler locally with the same watchdog:
-                  scripts/local-run.sh -l golang-middleware-inproc -h ./my-fn
+                  scripts/local-run.sh -l golang-middleware-inproc -d ./my-fn
 - Try the limits: max_inflight=1, exec_timeout=2s, log_format=json (README:
   Configuration), and log with watchdog.Logger(r.Context()) for call ids.
 - Run every test:  scripts/test.sh

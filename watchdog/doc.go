@@ -21,6 +21,8 @@
 //   - health.go: /_/health, /_/ready and the lock file /tmp/.lock.
 //   - limits.go: max_inflight (429) and max_body_bytes (413).
 //   - timeout.go: exec_timeout (504 at the deadline) and panic recovery.
+//   - panicstack.go: a recovered panic's stack as a log value; text logs
+//     print it below the record, the watchdog's own frames left out.
 //   - deadline.go: the handler's context under exec_timeout, and the one
 //     timer that serves every call's deadline.
 //   - metrics.go: http_requests_total, http_request_duration_seconds and

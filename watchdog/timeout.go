@@ -396,7 +396,7 @@ func withRecover(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler {
 				panic(http.ErrAbortHandler) // the handler asked net/http to drop the connection
 			}
-			Logger(r.Context()).Error("handler panicked", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			Logger(r.Context()).Error("handler panicked", slog.Any("panic", v), slog.Any("stack", panicStack(debug.Stack())))
 			if rec, ok := w.(*recorder); ok && rec.status != 0 {
 				// The answer has begun: drop the connection, as net/http
 				// would, so the caller can't take it for a whole one.

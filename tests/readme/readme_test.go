@@ -43,9 +43,9 @@ var checks = map[string]check{
 	"scripts/demo.sh":  {reproducedBy: "scripts/test.sh, its last step (--native and --containers)"},
 	"scripts/test.sh":  {reproducedBy: ".ci/run"},
 	"scripts/bench.sh": {reproducedBy: "scripts/test.sh, its benchmark step (scripts/bench.sh --smoke: the same run, shorter)"},
-	"path/to/templates/scripts/vendor-function.sh -l golang-middleware-inproc -h ./hello -t ./template": {run: runVendor},
+	"path/to/templates/scripts/vendor-function.sh -l golang-middleware-inproc -d ./hello -t ./template": {run: runVendor},
 	"faas-cli build -f stack.yaml --build-arg GOFLAGS=-mod=vendor --build-arg GOPROXY=off":              {reproducedBy: "tests/e2e TestModules/vendored"},
-	"path/to/templates/scripts/local-run.sh -l golang-middleware-inproc -h ./hello -e exec_timeout=30s": {run: runLocal},
+	"path/to/templates/scripts/local-run.sh -l golang-middleware-inproc -d ./hello -e exec_timeout=30s": {run: runLocal},
 	"curl -d hi 127.0.0.1:8080/": {reproducedBy: "runLocal here, with the local-run command above"},
 	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..": {run: runShell},
 	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                  {run: runServe},
@@ -191,6 +191,20 @@ func runLocal(t *testing.T, root, stack, command string) {
 	if body != "Body: hi" {
 		t.Errorf("curl -d hi 127.0.0.1:8080/ answered %q, want %q", body, "Body: hi")
 	}
+	// Local by default: every socket listening on 8080 is 127.0.0.1's.
+	got := listeners(t, "8080")
+	if len(got) == 0 {
+		t.Error("ss -ltn lists no socket listening on 8080")
+	}
+	for _, addr := range got {
+		if addr != "127.0.0.1:8080" {
+			t.Errorf("listening on %s, want 127.0.0.1:8080 only (ss -ltn: %q)", addr, got)
+		}
+	}
+	// The stack's template, as faas-cli pulled it, over this clone's.
+	if want := "local-run: template template/golang-middleware-inproc\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("local-run's output lacks %q:\n%s", want, out.String())
+	}
 	// local-run execs the function, so the shell's pid is the function's.
 	cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -203,6 +217,37 @@ func runLocal(t *testing.T, root, stack, command string) {
 	}
 	if !strings.Contains(out.String(), "shutdown: complete") {
 		t.Errorf("local-run's output has no completed drain:\n%s", out.String())
+	}
+}
+
+// listeners are the local addresses of the TCP sockets listening on port,
+// as ss -ltn lists them.
+func listeners(t *testing.T, port string) []string {
+	t.Helper()
+	out, err := exec.Command("ss", "-ltnH").Output()
+	if err != nil {
+		t.Fatalf("ss -ltnH: %v", err)
+	}
+	var addrs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && strings.HasSuffix(f[3], ":"+port) {
+			addrs = append(addrs, f[3])
+		}
+	}
+	return addrs
+}
+
+// TestScriptHelp: -h and --help print the usage and exit 0, and the usage
+// names the handler folder's option, -d.
+func TestScriptHelp(t *testing.T) {
+	root := repoRoot(t)
+	for _, script := range []string{"local-run.sh", "vendor-function.sh"} {
+		for _, flag := range []string{"-h", "--help"} {
+			out, err := exec.Command("sh", filepath.Join(root, "scripts", script), flag).CombinedOutput()
+			if err != nil || !strings.Contains(strings.ToLower(string(out)), "usage:") || !strings.Contains(string(out), "-d HANDLER_DIR") {
+				t.Errorf("%s %s: %v, want the usage and exit 0:\n%s", script, flag, err, out)
+			}
+		}
 	}
 }
 
