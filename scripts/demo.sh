@@ -165,7 +165,7 @@ for dir in "$root"/template/*/; do
 			sh "$root/scripts/ci/builder-image.sh" "$builder" >"$work/build.log" 2>&1 ||
 				{ cat "$work/build.log" >&2; die "making the local builder image failed"; }
 			echo "building $image (the first build downloads modules and compiles: up to a minute)"
-			sh "$root/scripts/ci/build-function.sh" -l "$lang" -h "$work/$fn" -t "$image" -o "$work/build-$fn" \
+			sh "$root/scripts/ci/build-function.sh" -l "$lang" -d "$work/$fn" -t "$image" -o "$work/build-$fn" \
 				-b "GO_IMAGE=$builder" -b "GOPROXY=$GOPROXY" >"$work/build.log" 2>&1 ||
 				{ tail -n 40 "$work/build.log" >&2; die "building $fn failed"; }
 			podman --runtime runc run -d --name "$name" --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 \
@@ -228,7 +228,7 @@ cat <<NEXT
 - In the function's folder, as in any Go module:
                   cd my-fn && go test ./... && go vet ./...
 - Run your handler locally with the same watchdog:
-                  scripts/local-run.sh -l golang-middleware-inproc -h ./my-fn
+                  scripts/local-run.sh -l golang-middleware-inproc -d ./my-fn
 - Try the limits: max_inflight=1, exec_timeout=2s, log_format=json (README:
   Configuration), and log with watchdog.Logger(r.Context()) for call ids
   (docs/function-api.md).

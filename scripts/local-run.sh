@@ -10,16 +10,22 @@ templates() {
 
 usage() {
 	cat <<USAGE
-usage: scripts/local-run.sh -l LANG -h HANDLER_DIR [-p PORT] [-e NAME=VALUE]...
+usage: scripts/local-run.sh -l LANG -d HANDLER_DIR [-t TEMPLATE_DIR] [-p PORT] [-a]
+                            [-e NAME=VALUE]...
 
-  -l LANG         template, one of: $(templates)
-  -h HANDLER_DIR  the function's folder (what "faas-cli new" made)
-  -p PORT         function port, 1-65535 (default 8080); metrics stay on 8081
-                  unless -e metrics_port=N moves them
-  -e NAME=VALUE   watchdog or function environment, may be repeated
-                  (e.g. -e exec_timeout=30s -e max_inflight=4)
+  -l LANG          template, one of: $(templates)
+  -d HANDLER_DIR   the function's folder (what "faas-cli new" made)
+  -t TEMPLATE_DIR  the folder holding the templates; default: ./template when
+                   it has LANG (as after "faas-cli template pull"), else the
+                   template/ folder of this repository
+  -p PORT          function port, 1-65535 (default 8080); metrics stay on 8081
+                   unless -e metrics_port=N moves them
+  -a               listen on every interface, as in a container; without it
+                   the function and its metrics listen on 127.0.0.1 only
+  -e NAME=VALUE    watchdog or function environment, may be repeated
+                   (e.g. -e exec_timeout=30s -e max_inflight=4)
+  -h, --help       show this text
 The build context is kept in build/<name of HANDLER_DIR>/, as faas-cli does.
-The function listens on every interface, as in its container.
 The SDK module comes from scripts/sdk.sh's proxy unless INPROC_SDK_PROXY
 says one already runs (GOPROXY then has it).
 Ctrl-C drains and exits; a second Ctrl-C exits at once.
@@ -33,15 +39,27 @@ die() {
 
 lang=""
 handler=""
+template_dir=""
 port=8080
 metrics_port=8081
+listen_address=127.0.0.1
 while [ $# -gt 0 ]; do
 	case "$1" in
-	-l | -h | -p | -e) [ $# -ge 2 ] || die "option $1 needs a value (see --help)" ;;
+	-l | -d | -t | -p | -e) [ $# -ge 2 ] || die "option $1 needs a value (see --help)" ;;
 	esac
 	case "$1" in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	-a)
+		listen_address=""
+		shift
+		continue
+		;;
 	-l) lang=$2 ;;
-	-h) handler=$2 ;;
+	-d) handler=$2 ;;
+	-t) template_dir=$2 ;;
 	-p) port=$2 ;;
 	-e)
 		case "$2" in
@@ -49,13 +67,10 @@ while [ $# -gt 0 ]; do
 			metrics_port=${2#metrics_port=}
 			export "${2?}"
 			;;
+		listen_address=*) listen_address=${2#listen_address=} ;;
 		[A-Za-z_]*=*) export "${2?}" ;;
 		*) die "-e '$2': want NAME=VALUE" ;;
 		esac
-		;;
-	--help)
-		usage
-		exit 0
 		;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
@@ -64,9 +79,16 @@ done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ -n "$lang" ] || die "-l LANG is required (see --help)"
-[ -n "$handler" ] || die "-h HANDLER_DIR is required (see --help)"
-[ -d "$root/template/$lang" ] || die "-l '$lang': no such template; want one of: $(templates)"
-[ -d "$handler" ] || die "-h '$handler': no such folder"
+[ -n "$handler" ] || die "-d HANDLER_DIR is required (see --help)"
+case "$lang" in
+*/* | . | ..) die "-l '$lang': want a template name, not a path" ;;
+esac
+if [ -z "$template_dir" ]; then
+	template_dir="$root/template"
+	if [ -d "template/$lang" ]; then template_dir="template"; fi
+fi
+[ -d "$template_dir/$lang" ] || die "-l '$lang': no template at $template_dir/$lang; want one of: $(templates) (pull it, or pass -t TEMPLATE_DIR)"
+[ -d "$handler" ] || die "-d '$handler': no such folder"
 command -v go >/dev/null 2>&1 || die "Go is needed; none on PATH"
 case "$port" in
 '' | *[!0-9]*) die "-p '$port': want a port number from 1 to 65535" ;;
@@ -78,7 +100,8 @@ if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then die "-p '$port': want a port
 name=$(basename "$(cd "$handler" && pwd)")
 ctx="build/$name"
 rm -rf "$ctx"
-sh "$root/scripts/shrinkwrap.sh" "$root/template/$lang" "$handler" "$ctx"
+echo "local-run: template $template_dir/$lang" >&2
+sh "$root/scripts/shrinkwrap.sh" "$template_dir/$lang" "$handler" "$ctx"
 # A vendored function (see vendor-function.sh) brings vendor/ inside
 # function/; the workspace looks for it at the top, as in the Dockerfile.
 if [ -d "$ctx/function/vendor" ]; then mv "$ctx/function/vendor" "$ctx/vendor"; fi
@@ -91,5 +114,10 @@ if [ -n "${INPROC_SDK_PROXY:-}" ]; then
 else
 	sh "$root/scripts/sdk.sh" run -- sh -c "$build" sh "$ctx"
 fi || die "building $ctx failed (see above)"
-echo "local-run: $name listening on port $port of every interface: http://127.0.0.1:$port/ (metrics http://127.0.0.1:$metrics_port/metrics); Ctrl-C to stop" >&2
-port=$port exec "$ctx/handler"
+where="every interface" host=127.0.0.1
+if [ -n "$listen_address" ]; then
+	where="$listen_address only (-a: every interface)" host=$listen_address
+	case "$host" in *:*) host="[$host]" ;; esac
+fi
+echo "local-run: $name listening on port $port of $where: http://$host:$port/ (metrics http://$host:$metrics_port/metrics); Ctrl-C to stop" >&2
+listen_address=$listen_address port=$port exec "$ctx/handler"

@@ -6,7 +6,7 @@ set -eu
 
 usage() {
 	cat <<EOF
-Usage: $(basename "$0") -l LANG -h HANDLER_DIR [-t TEMPLATE_DIR]
+Usage: $(basename "$0") -l LANG -d HANDLER_DIR [-t TEMPLATE_DIR]
 
 Lays out the build context the way faas-cli does (TEMPLATE_DIR/LANG copied,
 HANDLER_DIR overlaid onto its function/ folder), runs "go work vendor" there
@@ -18,11 +18,11 @@ Run it again after every change to the handler's go.mod.
 
 Options:
   -l LANG          template name, e.g. golang-middleware-inproc
-  -h HANDLER_DIR   the function's handler folder (holds its go.mod)
+  -d HANDLER_DIR   the function's handler folder (holds its go.mod)
   -t TEMPLATE_DIR  the folder holding the templates; default: ./template when
                    it has LANG (as after "faas-cli template store pull"),
                    else the template/ folder of this repository
-  --help           show this text
+  -h, --help       show this text
 
 Modules are downloaded with your own go environment (GOPROXY, GOPRIVATE,
 GONOSUMDB, ~/.netrc ...), the SDK from scripts/sdk.sh's proxy unless
@@ -39,7 +39,7 @@ handler=""
 templates=""
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--help)
+	-h | --help)
 		usage
 		exit 0
 		;;
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
 		lang="$2"
 		shift
 		;;
-	-h)
+	-d)
 		need_arg "$@"
 		handler="$2"
 		shift
@@ -64,7 +64,7 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "$lang" ] || die_usage "missing -l LANG"
-[ -n "$handler" ] || die_usage "missing -h HANDLER_DIR"
+[ -n "$handler" ] || die_usage "missing -d HANDLER_DIR"
 case "$lang" in
 */* | . | ..) die_usage "LANG '$lang' must be a template name, not a path" ;;
 esac

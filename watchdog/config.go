@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 type Config struct {
 	Port                int           // port: function listener (8080)
 	MetricsPort         int           // metrics_port: 8081, where the platform scrapes; other values for local runs
+	ListenAddress       string        // listen_address: the IP address both listeners bind; "" (the default) is every interface
 	ReadTimeout         time.Duration // read_timeout: http.Server.ReadTimeout (0 = none)
 	WriteTimeout        time.Duration // write_timeout: http.Server.WriteTimeout and the drain budget
 	ExecTimeout         time.Duration // exec_timeout: per-call deadline (0 = none)
@@ -96,6 +98,7 @@ func ConfigFromEnv(env []string) (Config, error) {
 	if cfg.MetricsPort == cfg.Port {
 		p.fail("metrics_port", fmt.Sprintf("want a port other than the function's (port=%d)", cfg.Port))
 	}
+	cfg.ListenAddress = p.ipAddress("listen_address")
 	cfg.ExecTimeout = p.duration("exec_timeout", cfg.ExecTimeout, true)
 	// read and write timeouts follow exec_timeout unless set, so raising
 	// exec_timeout alone does what the user means.
@@ -216,6 +219,20 @@ func (p *envParser) port(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// ipAddress is an IP address, IPv4 or IPv6; unset means "".
+func (p *envParser) ipAddress(name string) string {
+	v, ok := p.lookup(name)
+	if !ok {
+		return ""
+	}
+	addr, err := netip.ParseAddr(v)
+	if err != nil {
+		p.fail(name, "want an IP address, e.g. 127.0.0.1 or ::1 (unset: every interface)")
+		return ""
+	}
+	return addr.String()
 }
 
 // count is a whole number from 0 to max; unset means 0.

@@ -24,6 +24,8 @@
 //     and panic recovery.
 //   - abort.go: answers dropped after they began (the deadline, a panic):
 //     logged and counted, then the connection closed without their end.
+//   - panicstack.go: a recovered panic's stack as a log value; text logs
+//     print it below the record, the watchdog's own frames left out.
 //   - deadline.go: the handler's context under exec_timeout, and the one
 //     timer that serves every call's deadline.
 //   - metrics.go: http_requests_total, http_request_duration_seconds and

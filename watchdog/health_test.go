@@ -338,3 +338,38 @@ func TestCheckLockFile(t *testing.T) {
 		t.Errorf("removing a missing lock file: %v", err)
 	}
 }
+
+// listen_address is the host both listeners bind: 127.0.0.1 keeps a local
+// run off the machine's other addresses; unset binds every interface.
+func TestListenAddress(t *testing.T) {
+	for _, tt := range []struct {
+		address, wantHost string
+	}{
+		{"127.0.0.1", "127.0.0.1"},
+		{"::1", "::1"},
+		{"", "::"},
+	} {
+		t.Run(tt.address, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.ListenAddress, cfg.Port, cfg.MetricsPort = tt.address, 0, 0
+			logger, buf := newTestLogger()
+			s, err := New(okHandler, WithConfig(cfg), WithLogger(logger))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- s.Serve(ctx) }()
+			defer func() { cancel(); <-done }()
+			testkit.WaitFor(t, 10*time.Second, "the serving line", func() bool { return len(buf.withMsg(t, "serving")) > 0 })
+			line := buf.withMsg(t, "serving")[0]
+			for _, key := range []string{"function", "metrics"} {
+				addr, _ := line[key].(string)
+				host, _, err := net.SplitHostPort(addr)
+				if err != nil || host != tt.wantHost {
+					t.Errorf("listen_address=%q: %s listener on %q, want host %s", tt.address, key, addr, tt.wantHost)
+				}
+			}
+		})
+	}
+}

@@ -78,7 +78,7 @@ func loggableCallID(id string) string {
 // newLogger builds the watchdog's logger over out in the chosen format.
 func newLogger(out io.Writer, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{}
-	var h slog.Handler = slog.NewTextHandler(out, opts)
+	var h slog.Handler = newStackText(out, opts)
 	if format == "json" {
 		h = slog.NewJSONHandler(out, opts)
 	}

@@ -288,14 +288,14 @@ func (s *Server) Serve(ctx context.Context) error {
 // is an error at start rather than a healthy-looking pod that answers nothing.
 func (s *Server) listen() error {
 	if s.fnListener == nil {
-		ln, err := net.Listen("tcp", ":"+strconv.Itoa(s.cfg.Port))
+		ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.ListenAddress, strconv.Itoa(s.cfg.Port)))
 		if err != nil {
 			return fmt.Errorf("function port: %w", err)
 		}
 		s.fnListener = ln
 	}
 	if s.metricsListener == nil {
-		ln, err := net.Listen("tcp", ":"+strconv.Itoa(s.cfg.MetricsPort))
+		ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.ListenAddress, strconv.Itoa(s.cfg.MetricsPort)))
 		if err != nil {
 			s.fnListener.Close()
 			return fmt.Errorf("metrics port: %w", err)

@@ -5,7 +5,7 @@ set -eu
 
 usage() {
 	cat <<EOF
-Usage: $(basename "$0") -l LANG -h HANDLER_DIR -t IMAGE_TAG [options] [-- BUILDAH_ARGS...]
+Usage: $(basename "$0") -l LANG -d HANDLER_DIR -t IMAGE_TAG [options] [-- BUILDAH_ARGS...]
 
 Copies template/LANG/ into a fresh build dir, overlays HANDLER_DIR onto its
 function/ folder (template files the handler does not replace stay), then runs
@@ -17,13 +17,13 @@ On success the build dir is printed on stdout; build output goes to stderr.
 
 Options:
   -l LANG             template name (a folder under REPO_ROOT/template)
-  -h HANDLER_DIR      the function's handler folder
+  -d HANDLER_DIR      the function's handler folder
   -t IMAGE_TAG        tag of the resulting image
   -b NAME=VALUE       build arg, may be repeated (--build-arg is accepted too)
   --secret SPEC       passed to buildah, e.g. id=netrc,src=/path, may be repeated
   -o BUILD_DIR        build dir to use (must not exist; default: a new temp dir)
   -r REPO_ROOT        repository root (default: the one this script is in)
-  --help              show this text
+  -h, --help          show this text
 Anything after -- is passed to buildah bud as is (e.g. --no-cache).
 EOF
 }
@@ -47,7 +47,7 @@ quote() {
 
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--help)
+	-h | --help)
 		usage
 		exit 0
 		;;
@@ -56,7 +56,7 @@ while [ $# -gt 0 ]; do
 		lang="$2"
 		shift
 		;;
-	-h)
+	-d)
 		need_arg "$@"
 		handler="$2"
 		shift
@@ -105,7 +105,7 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "$lang" ] || die_usage "missing -l LANG"
-[ -n "$handler" ] || die_usage "missing -h HANDLER_DIR"
+[ -n "$handler" ] || die_usage "missing -d HANDLER_DIR"
 [ -n "$tag" ] || die_usage "missing -t IMAGE_TAG"
 if [ -z "$repo_root" ]; then
 	repo_root="$(cd "$(dirname "$0")/../.." && pwd)"

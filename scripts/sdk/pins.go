@@ -30,6 +30,9 @@ func (r *repo) pins() ([]pin, error) {
 			return err
 		}
 		if d.IsDir() {
+			if path == r.root {
+				return nil // its own name may be one of those below
+			}
 			switch d.Name() {
 			case ".git", "vendor", "node_modules", "build":
 				return filepath.SkipDir

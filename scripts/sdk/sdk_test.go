@@ -116,6 +116,21 @@ func TestPinsMustAgree(t *testing.T) {
 	}
 }
 
+// TestPinsInARootNamedBuild: the repository's own folder may bear a name
+// the walk skips below it (a worktree named build); its pins are found.
+func TestPinsInARootNamedBuild(t *testing.T) {
+	r := fakeRepo(t)
+	root := filepath.Join(t.TempDir(), "build")
+	if err := os.Rename(r.root, root); err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, "build/y/go.mod", "module handler\n\ngo 1.25.0\n\nrequire "+modulePath+" v0.0.9\n")
+	pins, err := (&repo{root: root}).pins()
+	if err != nil || len(pins) != 1 || pins[0].dir != "template/x" || pins[0].version != "v0.1.0" {
+		t.Fatalf("pins of a root named build: %+v, %v; want template/x at v0.1.0 alone (build/ below the root is skipped)", pins, err)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{nil, {"nope"}, {"proxy"}, {"proxy", "a", "b"}, {"run"}, {"check", "-addr", "x"}, {"version", "-bogus"}, {"version", "-tag", "v0.1.0"}, {"serve", "-tag", "v0.1.0"}} {
 		if err := run(args, io.Discard, io.Discard); !errors.Is(err, errUsage) {

@@ -78,7 +78,7 @@ func buildTemplate(ctx context.Context, repo, work string, v *Variant, buildArgs
 		return err
 	}
 	args := []string{filepath.Join(repo, "scripts", "ci", "build-function.sh"), "-r", repo,
-		"-l", v.Template, "-h", handler, "-t", v.Image, "-o", filepath.Join(work, "build-"+v.Key)}
+		"-l", v.Template, "-d", handler, "-t", v.Image, "-o", filepath.Join(work, "build-"+v.Key)}
 	for _, a := range buildArgs {
 		args = append(args, "-b", a)
 	}

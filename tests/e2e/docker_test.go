@@ -241,3 +241,34 @@ func TestDockerBuild(t *testing.T) {
 		})
 	}
 }
+
+// TestDockerLegacyBuilder builds each template with Docker's legacy builder
+// (DOCKER_BUILDKIT=0, as faas-cli build runs docker build when it passes no
+// build secret): the Dockerfile needs BuildKit, so the build must stop at
+// its first stage, before the Go builder, with the step naming
+// DOCKER_BUILDKIT=1 and Docker's error naming BuildKit.
+func TestDockerLegacyBuilder(t *testing.T) {
+	requireDocker(t)
+	for _, lang := range templates {
+		t.Run(lang, func(t *testing.T) {
+			ctx := dockerContext(t, lang, filepath.Join("testdata", "probe", lang))
+			tag := "localhost/inproc-e2e/legacy-" + lang + ":latest"
+			cmd := exec.Command(dockerCLI, append(append([]string{"build", "-t", tag}, dockerBuildArgs()...), ctx)...)
+			cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+			b, err := cmd.CombinedOutput()
+			out := string(b)
+			t.Logf("DOCKER_BUILDKIT=0 docker build:\n%s", out)
+			if err == nil {
+				t.Fatal("the legacy builder built the image; want it to stop naming BuildKit")
+			}
+			for _, want := range []string{"requires BuildKit", "set DOCKER_BUILDKIT=1"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output does not say %q", want)
+				}
+			}
+			if strings.Contains(out, "FROM --platform") {
+				t.Error("the legacy builder reached the build stage; want it stopped at the first stage")
+			}
+		})
+	}
+}

@@ -70,7 +70,7 @@ func vendorFunction(t *testing.T, lang, handler string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", filepath.Join(root, "scripts", "vendor-function.sh"), "-l", lang, "-h", dir)
+	cmd := exec.Command("sh", filepath.Join(root, "scripts", "vendor-function.sh"), "-l", lang, "-d", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("vendor-function.sh: %v\n%s", err, out)
 	}

@@ -75,9 +75,9 @@ var checks = map[string]check{
 	"scripts/demo.sh":  {reproducedBy: byStep("scripts/test.sh", "sh scripts/demo.sh --native", "its last step, --native and --containers")},
 	"scripts/test.sh":  {reproducedBy: byStep(".ci/run", "exec sh scripts/test.sh", "")},
 	"scripts/bench.sh": {reproducedBy: byStep("scripts/test.sh", "sh scripts/bench.sh --smoke", "the same run, shorter")},
-	"path/to/templates/scripts/vendor-function.sh -l golang-middleware-inproc -h ./hello -t ./template": {run: runVendor},
+	"path/to/templates/scripts/vendor-function.sh -l golang-middleware-inproc -d ./hello -t ./template": {run: runVendor},
 	"faas-cli build -f stack.yaml --build-arg GOFLAGS=-mod=vendor --build-arg GOPROXY=off":              {reproducedBy: byTest("tests/e2e", "TestModules/vendored", "")},
-	"path/to/templates/scripts/local-run.sh -l golang-middleware-inproc -h ./hello -e exec_timeout=30s": {run: runLocal},
+	"path/to/templates/scripts/local-run.sh -l golang-middleware-inproc -d ./hello -e exec_timeout=30s": {run: runLocal},
 	"curl -d hi 127.0.0.1:8080/": {reproducedBy: byTest("tests/readme", "TestRunnableCommands", "runLocal, with the local-run command above")},
 	"cd hello && go get github.com/inproc-go/templates/watchdog@latest && cd ..": {run: runShell},
 	"scripts/sdk.sh serve -addr 127.0.0.1:3000":                                  {run: runServe},
@@ -349,20 +349,42 @@ func runVendor(t *testing.T, root, stack, command string) {
 // runLocal starts local-run as the README shows it, sends the README's curl
 // and stops it with Ctrl-C's signal: it must drain and exit 0.
 func runLocal(t *testing.T, root, stack, command string) {
-	runUntilCtrlC(t, root, stack, command, "http://127.0.0.1:8080/", "shutdown: complete")
+	runUntilCtrlC(t, root, stack, command, "http://127.0.0.1:8080/", "shutdown: complete", func(t *testing.T, out string) {
+		onlyLoopback8080(t)
+		// The stack's template, as faas-cli pulled it, over this clone's.
+		if want := "local-run: template template/golang-middleware-inproc\n"; !strings.Contains(out, want) {
+			t.Errorf("local-run's output lacks %q:\n%s", want, out)
+		}
+	})
 }
 
 // runLocalStack starts local-stack as docs/local-stack.md shows it, calls
 // the function through the gateway route as the page's curl does and stops
 // it with Ctrl-C's signal: it must drain every function and exit 0.
 func runLocalStack(t *testing.T, root, stack, command string) {
-	runUntilCtrlC(t, root, stack, command, "http://127.0.0.1:8080/function/hello", "local-stack: every function drained")
+	runUntilCtrlC(t, root, stack, command, "http://127.0.0.1:8080/function/hello", "local-stack: every function drained", func(t *testing.T, _ string) { onlyLoopback8080(t) })
 }
 
-// runUntilCtrlC starts command, POSTs "hi" to url until it answers, and
-// sends SIGINT to the command (it execs, so the shell's pid is its own):
-// it must exit 0 having printed drained.
-func runUntilCtrlC(t *testing.T, root, stack, command, url, drained string) {
+// onlyLoopback8080: local by default, every socket listening on port 8080
+// is 127.0.0.1's.
+func onlyLoopback8080(t *testing.T) {
+	t.Helper()
+	got := listeners(t, "8080")
+	if len(got) == 0 {
+		t.Error("ss -ltn lists no socket listening on 8080")
+	}
+	for _, addr := range got {
+		if addr != "127.0.0.1:8080" {
+			t.Errorf("listening on %s, want 127.0.0.1:8080 only (ss -ltn: %q)", addr, got)
+		}
+	}
+}
+
+// runUntilCtrlC starts command, POSTs "hi" to url until it answers, calls
+// serving (if not nil) with the output so far, and sends SIGINT to the
+// command (it execs, so the shell's pid is its own): it must exit 0 having
+// printed drained.
+func runUntilCtrlC(t *testing.T, root, stack, command, url, drained string, serving func(t *testing.T, out string)) {
 	cmd := shell(context.Background(), root, stack, command)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -382,6 +404,10 @@ func runUntilCtrlC(t *testing.T, root, stack, command, url, drained string) {
 	if body != "Body: hi" {
 		t.Errorf("curl -d hi %s answered %q, want %q", url, body, "Body: hi")
 	}
+	if serving != nil {
+		serving(t, out.String())
+	}
+	// The command execs what it runs, so the shell's pid is its.
 	cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case err := <-done:
@@ -393,6 +419,37 @@ func runUntilCtrlC(t *testing.T, root, stack, command, url, drained string) {
 	}
 	if !strings.Contains(out.String(), drained) {
 		t.Errorf("%s's output has no %q:\n%s", command, drained, out.String())
+	}
+}
+
+// listeners are the local addresses of the TCP sockets listening on port,
+// as ss -ltn lists them.
+func listeners(t *testing.T, port string) []string {
+	t.Helper()
+	out, err := exec.Command("ss", "-ltnH").Output()
+	if err != nil {
+		t.Fatalf("ss -ltnH: %v", err)
+	}
+	var addrs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && strings.HasSuffix(f[3], ":"+port) {
+			addrs = append(addrs, f[3])
+		}
+	}
+	return addrs
+}
+
+// TestScriptHelp: -h and --help print the usage and exit 0, and the usage
+// names the handler folder's option, -d.
+func TestScriptHelp(t *testing.T) {
+	root := repoRoot(t)
+	for _, script := range []string{"local-run.sh", "vendor-function.sh"} {
+		for _, flag := range []string{"-h", "--help"} {
+			out, err := exec.Command("sh", filepath.Join(root, "scripts", script), flag).CombinedOutput()
+			if err != nil || !strings.Contains(strings.ToLower(string(out)), "usage:") || !strings.Contains(string(out), "-d HANDLER_DIR") {
+				t.Errorf("%s %s: %v, want the usage and exit 0:\n%s", script, flag, err, out)
+			}
+		}
 	}
 }
 

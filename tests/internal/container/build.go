@@ -43,7 +43,7 @@ func TryBuildFunction(t testing.TB, f Function) (string, error) {
 		return "", err
 	}
 	args := []string{filepath.Join(root, "scripts", "ci", "build-function.sh"),
-		"-r", root, "-l", f.Lang, "-h", f.Handler, "-t", f.Tag,
+		"-r", root, "-l", f.Lang, "-d", f.Handler, "-t", f.Tag,
 		"-o", filepath.Join(t.TempDir(), "build")}
 	for _, a := range withDefaults(f.BuildArgs) {
 		args = append(args, "-b", a)
