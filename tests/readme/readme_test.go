@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -386,7 +387,7 @@ func onlyLoopback8080(t *testing.T) {
 // printed drained.
 func runUntilCtrlC(t *testing.T, root, stack, command, url, drained string, serving func(t *testing.T, out string)) {
 	cmd := shell(context.Background(), root, stack, command)
-	var out strings.Builder
+	var out output
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -484,11 +485,11 @@ func runExport(t *testing.T, root, stack, command string) {
 // serve starts the SDK's proxy with command (an "sdk.sh serve -addr
 // 127.0.0.1:3000") and waits until it lists the pinned version. stop sends
 // SIGTERM and waits for it to exit.
-func serve(t *testing.T, root, stack, command string) (stop func(), out *strings.Builder) {
+func serve(t *testing.T, root, stack, command string) (stop func(), out *output) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := shell(ctx, root, stack, command)
-	out = &strings.Builder{}
+	out = &output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -545,6 +546,25 @@ func runTicker(t *testing.T, root, stack, command string) {
 	runShell(t, root, stack, command)
 }
 
+// output collects a running command's stdout and stderr, which its own
+// goroutines write while the test reads.
+type output struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
 // answer makes one call and returns its body, and whether it was a 200.
 func answer(method, url, body string) (string, bool) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -562,7 +582,7 @@ func answer(method, url, body string) (string, bool) {
 
 // waitFor polls try until it succeeds (up to 3 minutes: a first build
 // compiles the SDK) or the command exits.
-func waitFor(t *testing.T, done <-chan error, out *strings.Builder, what string, try func() (string, bool)) string {
+func waitFor(t *testing.T, done <-chan error, out *output, what string, try func() (string, bool)) string {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
