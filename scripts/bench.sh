@@ -54,18 +54,13 @@ Exit status: 0 on success, 1 when the run fails, 2 for bad arguments.
 EOF
 }
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
+prog='bench'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
+# Help wherever it comes: the options before it go to the Go program.
 for a in "$@"; do
-	case "$a" in
-	-h | --help)
-		usage
-		exit 0
-		;;
-	esac
+	help_if_asked "$a"
 done
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
