@@ -58,7 +58,8 @@ prog='bench'
 # shellcheck source=scripts/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
-# Help wherever it comes: the options before it go to the Go program.
+# -h or --help anywhere prints the help: the other options are the Go
+# program's, which may take values.
 for a in "$@"; do
 	help_if_asked "$a"
 done
