@@ -54,18 +54,14 @@ Exit status: 0 on success, 1 when the run fails, 2 for bad arguments.
 EOF
 }
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
+prog='bench'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
+# -h or --help anywhere prints the help: the other options are the Go
+# program's, which may take values.
 for a in "$@"; do
-	case "$a" in
-	-h | --help)
-		usage
-		exit 0
-		;;
-	esac
+	help_if_asked "$a"
 done
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

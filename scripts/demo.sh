@@ -27,13 +27,14 @@ they use the template's default builder image.
   --keep DIR    scaffold into DIR and keep it (default: a temp dir, removed)
 Without --native or --containers: containers when buildah+podman or docker
 are available (or installable as root), else native.
+Exit status: 0 when every function ran and drained, 1 when a step fails,
+2 for bad arguments.
 USAGE
 }
 
-die() {
-	echo "demo: $*" >&2
-	exit 2
-}
+prog='demo'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
 mode=auto
 port=8080
@@ -43,12 +44,12 @@ while [ $# -gt 0 ]; do
 	--native) mode=native ;;
 	--containers) mode=containers ;;
 	--port)
-		[ $# -ge 2 ] || die "--port needs a value"
+		need_arg "$@"
 		port=$2
 		shift
 		;;
 	--keep)
-		[ $# -ge 2 ] || die "--keep needs a folder"
+		need_arg "$@"
 		keep=$2
 		shift
 		;;
@@ -56,15 +57,15 @@ while [ $# -gt 0 ]; do
 		usage
 		exit 0
 		;;
-	*) die "unknown argument '$1' (see --help)" ;;
+	*) die_usage "unknown argument '$1'; options: --native --containers --port PORT --keep DIR --help" ;;
 	esac
 	shift
 done
 case "$port" in
-'' | *[!0-9]*) die "--port '$port': want a number from 1 to 65535" ;;
+'' | *[!0-9]*) die_usage "--port '$port': want a number from 1 to 65535" ;;
 esac
-if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then die "--port '$port': want a number from 1 to 65535"; fi
-[ "$port" -ne 8081 ] || die "--port 8081 is the metrics port; pick another"
+if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then die_usage "--port '$port': want a number from 1 to 65535"; fi
+[ "$port" -ne 8081 ] || die_usage "--port 8081 is the metrics port; pick another"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 command -v go >/dev/null 2>&1 || die "Go is needed (https://go.dev/dl/); none on PATH"

@@ -29,13 +29,14 @@ The build context is kept in build/<name of HANDLER_DIR>/, as faas-cli does.
 The SDK module comes from scripts/sdk.sh's proxy unless INPROC_SDK_PROXY
 says one already runs (GOPROXY then has it).
 Ctrl-C drains and exits; a second Ctrl-C exits at once.
+Exit status: 2 for bad arguments, 1 when the build fails, else the
+function's own (0 after Ctrl-C's drain).
 USAGE
 }
 
-die() {
-	echo "local-run: $*" >&2
-	exit 2
-}
+prog='local-run'
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 
 lang=""
 handler=""
@@ -45,7 +46,7 @@ metrics_port=8081
 listen_address=127.0.0.1
 while [ $# -gt 0 ]; do
 	case "$1" in
-	-l | -d | -t | -p | -e) [ $# -ge 2 ] || die "option $1 needs a value (see --help)" ;;
+	-l | -d | -t | -p | -e) need_arg "$@" ;;
 	esac
 	case "$1" in
 	-h | --help)
@@ -69,33 +70,33 @@ while [ $# -gt 0 ]; do
 			;;
 		listen_address=*) listen_address=${2#listen_address=} ;;
 		[A-Za-z_]*=*) export "${2?}" ;;
-		*) die "-e '$2': want NAME=VALUE" ;;
+		*) die_usage "-e '$2': want NAME=VALUE" ;;
 		esac
 		;;
-	*) die "unknown argument '$1' (see --help)" ;;
+	*) die_usage "unknown argument '$1'; options: -l -d -t -p -a -e -h" ;;
 	esac
 	shift 2
 done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ -n "$lang" ] || die "-l LANG is required (see --help)"
-[ -n "$handler" ] || die "-d HANDLER_DIR is required (see --help)"
+[ -n "$lang" ] || die_usage "-l LANG is required, one of: $(templates)"
+[ -n "$handler" ] || die_usage "-d HANDLER_DIR is required"
 case "$lang" in
-*/* | . | ..) die "-l '$lang': want a template name, not a path" ;;
+*/* | . | ..) die_usage "-l '$lang': want a template name, not a path" ;;
 esac
 if [ -z "$template_dir" ]; then
 	template_dir="$root/template"
 	if [ -d "template/$lang" ]; then template_dir="template"; fi
 fi
-[ -d "$template_dir/$lang" ] || die "-l '$lang': no template at $template_dir/$lang; want one of: $(templates) (pull it, or pass -t TEMPLATE_DIR)"
-[ -d "$handler" ] || die "-d '$handler': no such folder"
+[ -d "$template_dir/$lang" ] || die_usage "-l '$lang': no template at $template_dir/$lang; want one of: $(templates) (pull it, or pass -t TEMPLATE_DIR)"
+[ -d "$handler" ] || die_usage "-d '$handler': no such folder"
 command -v go >/dev/null 2>&1 || die "Go is needed; none on PATH"
 case "$port" in
-'' | *[!0-9]*) die "-p '$port': want a port number from 1 to 65535" ;;
+'' | *[!0-9]*) die_usage "-p '$port': want a port number from 1 to 65535" ;;
 esac
-if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then die "-p '$port': want a port number from 1 to 65535"; fi
+if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then die_usage "-p '$port': want a port number from 1 to 65535"; fi
 [ "$port" != "$metrics_port" ] ||
-	die "-p $port: that is the metrics port; pick another, or move metrics with -e metrics_port=N"
+	die_usage "-p $port: that is the metrics port; pick another, or move metrics with -e metrics_port=N"
 
 name=$(basename "$(cd "$handler" && pwd)")
 ctx="build/$name"

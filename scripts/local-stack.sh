@@ -11,17 +11,16 @@ case "${1:-}" in
 	exec go -C "$root/scripts" run ./localstack -h
 	;;
 esac
-command -v go >/dev/null 2>&1 || {
-	echo "local-stack: Go is needed; none on PATH" >&2
-	exit 2
-}
+prog='local-stack'
+# shellcheck source=scripts/lib/common.sh
+. "$root/scripts/lib/common.sh"
+command -v go >/dev/null 2>&1 || die "Go is needed; none on PATH"
 bin="${XDG_CACHE_HOME:-$HOME/.cache}/inproc-go/local-stack"
 mkdir -p "$(dirname "$bin")"
 # Built under a name of its own, then renamed, as sdk.sh does.
 go -C "$root/scripts" build -o "$bin.$$" ./localstack || {
-	echo "local-stack: building scripts/localstack failed" >&2
 	rm -f "$bin.$$"
-	exit 1
+	die "building scripts/localstack failed"
 }
 mv -f "$bin.$$" "$bin"
 # Builds fetch the SDK module from scripts/sdk.sh's proxy, which runs as

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -311,6 +312,7 @@ func TestStack(t *testing.T) {
 	s.waitFor("three functions ready", 5*time.Minute, func() bool {
 		return strings.Count(s.out.String(), "local-stack: built and ready") == 3
 	})
+	loopbackOnly(t, s.cmd.Process.Pid, 3)
 
 	want := "secret=s3cret echo=v1 from-file from caller GOMEMLIMIT=67108864"
 	code, body, id := s.call("/function/caller", "call-kept-1")
@@ -415,6 +417,61 @@ func TestStack(t *testing.T) {
 	if !strings.Contains(s.out.String(), "local-stack: every function drained") {
 		t.Error("no 'every function drained' line")
 	}
+}
+
+// loopbackOnly: the stack has n function processes, and each listens on
+// two sockets (its port and its metrics port), both on 127.0.0.1, as
+// ss -ltnpH lists them: a function that bound every interface would answer
+// the network.
+func loopbackOnly(t *testing.T, stack, n int) {
+	t.Helper()
+	fns := children(t, stack)
+	if len(fns) != n {
+		t.Fatalf("the stack has %d child processes %v, want its %d functions", len(fns), fns, n)
+	}
+	out, err := exec.Command("ss", "-ltnpH").Output()
+	if err != nil {
+		t.Fatalf("ss -ltnpH: %v", err)
+	}
+	for _, pid := range fns {
+		var addrs []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) >= 4 && strings.Contains(line, fmt.Sprintf("pid=%d,", pid)) {
+				addrs = append(addrs, f[3])
+			}
+		}
+		if len(addrs) != 2 {
+			t.Errorf("function process %d listens on %q, want its port and metrics port\n%s", pid, addrs, out)
+		}
+		for _, addr := range addrs {
+			if host, _, _ := strings.Cut(addr, ":"); host != loopback {
+				t.Errorf("function process %d listens on %s, want %s only (ss -ltnpH: %q)", pid, addr, loopback, addrs)
+			}
+		}
+	}
+}
+
+// children are the pids of pid's child processes, from /proc/*/stat.
+func children(t *testing.T, pid int) []int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []int
+	for _, stat := range stats {
+		data, err := os.ReadFile(stat)
+		if err != nil {
+			continue // a process that exited
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		rest := string(data[bytes.LastIndexByte(data, ')')+1:])
+		if f := strings.Fields(rest); len(f) >= 2 && f[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(stat)))
+			kids = append(kids, child)
+		}
+	}
+	return kids
 }
 
 // idleWakeups counts the stack process's voluntary context switches (all

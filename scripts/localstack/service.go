@@ -47,6 +47,9 @@ type instance struct {
 	err     error         // its exit status, once exited is closed
 }
 
+// loopback is the address every function's listeners bind.
+const loopback = "127.0.0.1"
+
 // readyTimeout bounds how long a new process may take to answer /_/ready.
 const readyTimeout = 30 * time.Second
 
@@ -91,7 +94,7 @@ func (s *service) rebuild(ctx context.Context) {
 	}
 }
 
-// start runs bin on free loopback ports and waits for its /_/ready.
+// start runs bin with both its listeners on free loopback ports and waits for its /_/ready.
 func (s *service) start(bin string) (*instance, error) {
 	ports, err := freePorts(2)
 	if err != nil {
@@ -104,6 +107,10 @@ func (s *service) start(bin string) (*instance, error) {
 	cmd.Env = append(os.Environ(), s.fn.Env...)
 	cmd.Env = append(cmd.Env,
 		"port="+strconv.Itoa(ports[0]), "metrics_port="+strconv.Itoa(ports[1]),
+		// Both listeners on loopback only: a development build must not
+		// answer the network. These come after the stack's environment,
+		// so a function's own listen_address does not widen it.
+		"listen_address="+loopback,
 		// Every function of the machine would share /tmp/.lock, and one
 		// process's drain would delete the others'.
 		"suppress_lock=true")
@@ -116,7 +123,7 @@ func (s *service) start(bin string) (*instance, error) {
 		return nil, err
 	}
 	in := &instance{cmd: cmd, bin: bin, started: time.Now(), exited: make(chan struct{}),
-		url: &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}}
+		url: &url.URL{Scheme: "http", Host: net.JoinHostPort(loopback, strconv.Itoa(ports[0]))}}
 	s.liveMu.Lock()
 	s.live[in] = true
 	s.liveMu.Unlock()
@@ -215,7 +222,7 @@ func exitStatus(err error) string {
 func freePorts(n int) ([]int, error) {
 	var ports []int
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
 		if err != nil {
 			return nil, fmt.Errorf("finding a free port: %w", err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/inproc-go/templates/tests/internal/callshape"
 	"github.com/inproc-go/templates/tests/internal/freeport"
+	"github.com/inproc-go/templates/tests/internal/wait"
 )
 
 // probeClient asks for health without keep-alive and never via a proxy:
@@ -57,42 +58,36 @@ func startContainer(ctx context.Context, cs *containers, v *Variant, name, serve
 		runDone <- err
 	}()
 
-	deadline := time.Now().Add(timeout)
 	launched := false
-	for {
-		if res, err := probeClient.Get(r.URL + "/_/health"); err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				took := time.Since(start)
-				if !launched {
-					if err := <-runDone; err != nil {
-						return r, 0, err
-					}
-				}
-				return r, took, nil
-			}
-		}
-		if !launched {
-			select {
-			case err := <-runDone:
-				if err != nil {
-					return r, 0, err
-				}
-				launched = true
-			default:
-			}
-		}
-		if time.Now().After(deadline) {
-			logs, _ := podman(context.Background(), "logs", "--tail", "20", name)
-			return r, 0, fmt.Errorf("%s: no 200 from /_/health within %s; last logs:\n%s", name, timeout, logs)
+	// podman run -d returns once the container runs: a failed run ends the
+	// wait, a finished one is not waited for again.
+	runFailed := func() error {
+		if launched {
+			return nil
 		}
 		select {
-		case <-ctx.Done():
-			return r, 0, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case err := <-runDone:
+			launched = true
+			return err
+		default:
+			return nil
 		}
 	}
+	err = wait.Healthy(ctx, probeClient, r.URL+"/_/health", timeout, 5*time.Millisecond, runFailed)
+	took := time.Since(start)
+	switch {
+	case errors.Is(err, wait.ErrTimeout):
+		logs, _ := podman(context.Background(), "logs", "--tail", "20", name)
+		return r, 0, fmt.Errorf("%s: %w; last logs:\n%s", name, err, logs)
+	case err != nil:
+		return r, 0, err
+	}
+	if !launched {
+		if err := <-runDone; err != nil {
+			return r, 0, err
+		}
+	}
+	return r, took, nil
 }
 
 // checkEcho makes one call and checks the variant echoes the body and the

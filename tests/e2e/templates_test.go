@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/inproc-go/templates/tests/internal/container"
+	"github.com/inproc-go/templates/tests/internal/wait"
 )
 
 // templates are built with the probe handlers in testdata/probe/<lang>,
@@ -298,21 +300,17 @@ func goDo(t *testing.T, method, url string) <-chan response {
 // with the output it returns.
 func waitFor200(t *testing.T, url string, timeout time.Duration, exited func() (bool, string)) {
 	t.Helper()
-	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
-		if res, err := container.Client.Get(url); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
+	gone := func() error {
+		if exited == nil {
+			return nil
 		}
-		if exited != nil {
-			if gone, out := exited(); gone {
-				t.Fatalf("%s: exited before answering 200:\n%s", url, out)
-			}
+		if ended, out := exited(); ended {
+			return fmt.Errorf("%s: exited before answering 200:\n%s", url, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no 200 within %s", url, timeout)
-		}
+		return nil
+	}
+	if err := wait.Healthy(context.Background(), container.Client, url, timeout, 50*time.Millisecond, gone); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -13,8 +13,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,16 +442,68 @@ func listeners(t *testing.T, port string) []string {
 	return addrs
 }
 
-// TestScriptHelp: -h and --help print the usage and exit 0, and the usage
-// names the handler folder's option, -d.
+// scriptHelp is every script of scripts/ and scripts/ci/ (paths relative to
+// scripts/), with what its usage must say besides "usage:" and its own name.
+var scriptHelp = map[string][]string{
+	"bench.sh":             {"--smoke", "Exit status"},
+	"demo.sh":              {"--native", "Exit status"},
+	"lint.sh":              {"CHECK"},
+	"local-run.sh":         {"-d HANDLER_DIR", "Exit status"},
+	"local-stack.sh":       {"-f STACK_FILE"},
+	"sdk.sh":               {"COMMAND"},
+	"shrinkwrap.sh":        {"HANDLER_DIR"},
+	"soak.sh":              {"-n CALLS"},
+	"sync-templates.sh":    {"--check"},
+	"test.sh":              {"--unit"},
+	"vendor-function.sh":   {"-d HANDLER_DIR"},
+	"ci/build-function.sh": {"-d HANDLER_DIR"},
+	"ci/builder-image.sh":  {"IMAGE_NAME"},
+	"ci/docker-engine.sh":  {"start DIR"},
+	"ci/install-buildx.sh": {"BIN_DIR"},
+	"ci/install-tools.sh":  {"PACKAGE"},
+}
+
+// TestScriptHelp: every script of scripts/ and scripts/ci/ answers -h and
+// --help with its usage, naming itself, and exit status 0; a script without
+// a row in scriptHelp, or a row without its script, fails.
 func TestScriptHelp(t *testing.T) {
 	root := repoRoot(t)
-	for _, script := range []string{"local-run.sh", "vendor-function.sh"} {
-		for _, flag := range []string{"-h", "--help"} {
-			out, err := exec.Command("sh", filepath.Join(root, "scripts", script), flag).CombinedOutput()
-			if err != nil || !strings.Contains(strings.ToLower(string(out)), "usage:") || !strings.Contains(string(out), "-d HANDLER_DIR") {
-				t.Errorf("%s %s: %v, want the usage and exit 0:\n%s", script, flag, err, out)
+	var found []string
+	for _, glob := range []string{"*.sh", "ci/*.sh"} {
+		m, err := filepath.Glob(filepath.Join(root, "scripts", glob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m {
+			rel, _ := filepath.Rel(filepath.Join(root, "scripts"), p)
+			found = append(found, filepath.ToSlash(rel))
+			if _, ok := scriptHelp[filepath.ToSlash(rel)]; !ok {
+				t.Errorf("scripts/%s has no row in scriptHelp", rel)
 			}
+		}
+	}
+	for script, want := range scriptHelp {
+		if !slices.Contains(found, script) {
+			t.Errorf("scriptHelp names scripts/%s, which is not there", script)
+			continue
+		}
+		for _, flag := range []string{"-h", "--help"} {
+			t.Run(script+" "+flag, func(t *testing.T) {
+				// A bound for a script that waits instead of answering, not a
+				// speed check: local-stack.sh compiles its Go command first.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				out, err := exec.CommandContext(ctx, "sh", filepath.Join(root, "scripts", script), flag).CombinedOutput()
+				usage := strings.ToLower(string(out))
+				if err != nil || !strings.Contains(usage, "usage:") || !strings.Contains(string(out), path.Base(script)) {
+					t.Fatalf("%v, want exit status 0 and the usage, naming %s:\n%s", err, path.Base(script), out)
+				}
+				for _, w := range want {
+					if !strings.Contains(string(out), w) {
+						t.Errorf("the usage does not say %q:\n%s", w, out)
+					}
+				}
+			})
 		}
 	}
 }

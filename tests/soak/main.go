@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/inproc-go/templates/tests/internal/freeport"
+	"github.com/inproc-go/templates/tests/internal/wait"
 )
 
 type envFlags []string
@@ -361,27 +362,21 @@ func start(o options, dir string) (*fn, error) {
 		f.exitCode = f.cmd.ProcessState.ExitCode()
 		close(f.exited)
 	}()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	exited := func() error {
 		select {
 		case <-f.exited:
-			return nil, fmt.Errorf("%s exited with code %d at start\n%s", o.bin, f.exitCode, f.logTail())
+			return fmt.Errorf("%s exited with code %d at start", o.bin, f.exitCode)
 		default:
+			return nil
 		}
-		if res, err := client.Get(f.url + "/_/health"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return f, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			_ = f.cmd.Process.Kill()
-			<-f.exited
-			return nil, fmt.Errorf("/_/health not 200 within 10s\n%s", f.logTail())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	client := &http.Client{Timeout: time.Second}
+	if err := wait.Healthy(context.Background(), client, f.url+"/_/health", 10*time.Second, 20*time.Millisecond, exited); err != nil {
+		_ = f.cmd.Process.Kill() // when it timed out; an exited process stays so
+		<-f.exited
+		return nil, fmt.Errorf("%w\n%s", err, f.logTail())
+	}
+	return f, nil
 }
 
 // logTail is the end of the process's log, for failure messages.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/inproc-go/templates/tests/internal/freeport"
+	"github.com/inproc-go/templates/tests/internal/wait"
 )
 
 // Ports the function image listens on inside the container.
@@ -190,33 +191,24 @@ func Get(t testing.TB, url string) (int, string) {
 // It sets and returns StartupTime.
 func (c *Container) WaitHealthy(t testing.TB, timeout time.Duration) time.Duration {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
 	lastStateCheck := time.Now()
-	for time.Now().Before(deadline) {
-		resp, err := probe.Get(c.URL("/_/health"))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				c.StartupTime = time.Since(c.started)
-				return c.StartupTime
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		lastErr = err
+	exited := func() error {
 		// podman inspect costs tens of milliseconds of CPU; checking a few
 		// times a second is enough to notice an early exit.
-		if time.Since(lastStateCheck) > 250*time.Millisecond {
-			lastStateCheck = time.Now()
-			if state := c.state(t); state != "running" && state != "created" {
-				t.Fatalf("container %s %s with code %d before becoming healthy (logs follow)",
-					c.Name, state, c.Wait(t, 10*time.Second))
-			}
+		if time.Since(lastStateCheck) <= 250*time.Millisecond {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		lastStateCheck = time.Now()
+		if state := c.state(t); state != "running" && state != "created" {
+			return fmt.Errorf("%s with code %d before becoming healthy", state, c.Wait(t, 10*time.Second))
+		}
+		return nil
 	}
-	t.Fatalf("container %s not healthy after %s (logs follow): %v", c.Name, timeout, lastErr)
-	return 0
+	if err := wait.Healthy(context.Background(), probe, c.URL("/_/health"), timeout, 20*time.Millisecond, exited); err != nil {
+		t.Fatalf("container %s not healthy (logs follow): %v", c.Name, err)
+	}
+	c.StartupTime = time.Since(c.started)
+	return c.StartupTime
 }
 
 func (c *Container) state(t testing.TB) string {
