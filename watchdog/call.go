@@ -20,7 +20,7 @@ type callKey struct{}
 // the recorder its answer goes through and, under exec_timeout, the guard
 // around the handler's writer and the handler's deadline. It is also the
 // context the handler sees, so CallID and Logger find it in one lookup (and,
-// under exec_timeout, the handler's deadline context: see handlerctx.go).
+// under exec_timeout, the handler's deadline context: see exectimeout.go).
 // One allocation instead of one each is a measured part of what took the
 // chain from 34 allocations per call to 24 (BenchmarkChain).
 type call struct {

@@ -20,14 +20,14 @@
 //     in one process; nothing is registered on http.DefaultServeMux.
 //   - health.go: /_/health, /_/ready and the lock file /tmp/.lock.
 //   - limits.go: max_inflight (429) and max_body_bytes (413).
-//   - timeout.go: exec_timeout (at the deadline a 504, or the answer cut)
-//     and panic recovery.
+//   - exectimeout.go: exec_timeout and X-Timeout: the handler's deadline
+//     context, the 504, the answer cut, and the one timer for all calls.
+//   - guardedwriter.go: the handler's writer under a deadline.
+//   - recover.go: panic recovery.
 //   - abort.go: answers dropped after they began (the deadline, a panic):
 //     logged and counted, then the connection closed without their end.
 //   - panicstack.go: a recovered panic's stack as a log value; text logs
 //     print it below the record, the watchdog's own frames left out.
-//   - deadline.go: the handler's context under exec_timeout, and the one
-//     timer that serves every call's deadline.
 //   - metrics.go: http_requests_total, http_request_duration_seconds and
 //     http_requests_in_flight on :8081/metrics.
 //   - call.go: what the watchdog keeps per call, in one allocation: its id

@@ -82,21 +82,6 @@ func (m *callMetrics) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// callStatus is the status a call is counted and logged with: the one sent,
-// or statusClientClosed when the caller went away before any answer began,
-// whether or not the handler then returned (net/http's implicit 200 reaches
-// no one). Decided once, after the handler, so the access log and the
-// metrics can't disagree about a caller leaving in between.
-func callStatus(rec *recorder, r *http.Request) int {
-	if rec.outcome == 0 {
-		rec.outcome = rec.statusCode()
-		if rec.status == 0 && requestErr(r.Context()) != nil {
-			rec.outcome = statusClientClosed
-		}
-	}
-	return rec.outcome
-}
-
 // pair finds the series for a code and method, creating it once.
 func (m *callMetrics) pair(code int, method string) *seriesPair {
 	key := seriesKey{code, method}

@@ -151,3 +151,22 @@ func (r *recorder) statusCode() int {
 	}
 	return int(r.status)
 }
+
+// statusClientClosed is logged and counted when the caller went away before
+// an answer began (nginx's convention); nothing reaches the caller.
+const statusClientClosed = 499
+
+// callStatus is the status a call is counted and logged with: the one sent,
+// or statusClientClosed when the caller went away before any answer began,
+// whether or not the handler then returned (net/http's implicit 200 reaches
+// no one). Decided once, after the handler, so the access log and the
+// metrics can't disagree about a caller leaving in between.
+func callStatus(rec *recorder, r *http.Request) int {
+	if rec.outcome == 0 {
+		rec.outcome = rec.statusCode()
+		if rec.status == 0 && requestErr(r.Context()) != nil {
+			rec.outcome = statusClientClosed
+		}
+	}
+	return rec.outcome
+}
