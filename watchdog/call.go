@@ -79,10 +79,21 @@ func CallID(ctx context.Context) string {
 	return ""
 }
 
+// callHandler is a layer of the chain between withCall and the limiter: it
+// is handed the call's recorder, as the ResponseWriter, and writes through it
+// alone, so no layer has to find the recorder again.
+type callHandler func(rec *recorder, r *http.Request)
+
+// handler is h as the innermost callHandler: from there on the recorder is
+// just the ResponseWriter.
+func handler(h http.Handler) callHandler {
+	return func(rec *recorder, r *http.Request) { h.ServeHTTP(rec, r) }
+}
+
 // withCall starts the watchdog's record of a call: the time it arrived, its
 // id (the caller's X-Call-Id or a new one, on the request the handler sees
 // and on the response), and the recorder every later step writes through.
-func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Time), next http.Handler) http.Handler {
+func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Time), next callHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{Context: r.Context(), scope: sc}
 		c.rec = recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
@@ -100,7 +111,7 @@ func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Tim
 		c.responseID[0] = c.id
 		w.Header()[CallIDHeader] = c.responseID[:]
 		c.trace = traceFrom(r.Header)
-		next.ServeHTTP(&c.rec, r.WithContext(c))
+		next(&c.rec, r.WithContext(c))
 		c.rec.setDuration() // for an answer net/http sends itself: no write at all
 		c.dropIfAborted()
 	})

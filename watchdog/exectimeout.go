@@ -133,22 +133,16 @@ func (t *execTimeout) deadlineFor(r *http.Request) (time.Duration, error) {
 // metrics are written then; after a 504 it keeps its connection too (the
 // 504 says "Connection: close").
 func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler, limit time.Duration) {
-	var tc *timedCall
-	var arrived time.Time
-	c := callFrom(r.Context())
-	if c != nil {
-		tc, arrived = &c.timed, c.rec.start // no allocation
-		// Flushes grant write_timeout up to the deadline, with the room the
-		// default write_timeout leaves for the 504 written at it.
-		c.rec.writeLimit = arrived.Add(limit + timeoutHeadroom).UnixNano()
-	} else {
-		tc, arrived = new(timedCall), time.Now()
-	}
+	c := callFrom(r.Context()) // serve runs inside withCall
+	tc, arrived := &c.timed, c.rec.start
+	// Flushes grant write_timeout up to the deadline, with the room the
+	// default write_timeout leaves for the 504 written at it.
+	c.rec.writeLimit = arrived.Add(limit + timeoutHeadroom).UnixNano()
 	gw, ctx := &tc.guard, &tc.ctx
 	gw.w = w
 	tc.r, tc.limit = r, limit
 	handlerReq := r
-	if t.callIsContext && c != nil && r.Context() == context.Context(c) {
+	if t.callIsContext && r.Context() == context.Context(c) {
 		// Nothing wrapped the call's context: the call becomes the
 		// handler's context itself, and r needs no second copy for it.
 		ctx.init(c.Context, arrived.Add(limit))

@@ -64,11 +64,10 @@ const (
 )
 
 // middleware counts every call on the function route, 429s included.
-func (m *callMetrics) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (m *callMetrics) middleware(next callHandler) callHandler {
+	return func(rec *recorder, r *http.Request) {
 		m.inflight.Add(1)
 		defer m.inflight.Add(-1)
-		rec := recorderOf(w)
 		defer func() {
 			// deferred so a panic that aborts the connection is still counted
 			p := m.pair(callStatus(rec, r), methodLabel(r.Method))
@@ -78,8 +77,8 @@ func (m *callMetrics) middleware(next http.Handler) http.Handler {
 				m.aborted[rec.aborted].Add(1)
 			}
 		}()
-		next.ServeHTTP(rec, r)
-	})
+		next(rec, r)
+	}
 }
 
 // pair finds the series for a code and method, creating it once.

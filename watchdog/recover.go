@@ -25,7 +25,7 @@ func withRecover(next http.Handler) http.Handler {
 				v = jp.v
 			}
 			Logger(r.Context()).Error("handler panicked", slog.Any("panic", v), slog.Any("stack", panicStack(debug.Stack())))
-			if rec, ok := w.(*recorder); ok && rec.status != 0 {
+			if c := callFrom(r.Context()); c != nil && c.rec.status != 0 {
 				// The answer has begun: it is aborted, so the caller can't
 				// take it for a whole one (see abort.go).
 				abortAnswer(r.Context(), abortedPanic)

@@ -40,15 +40,6 @@ func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recor
 	return &recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
 }
 
-// recorderOf returns the call's recorder, made by withCall, or a new one
-// around w in a chain built without it.
-func recorderOf(w http.ResponseWriter) *recorder {
-	if rec, ok := w.(*recorder); ok {
-		return rec
-	}
-	return newRecorder(w, 0)
-}
-
 // finished returns when the call was done, reading the clock once for the
 // access log and the metrics alike.
 func (r *recorder) finished() time.Time {

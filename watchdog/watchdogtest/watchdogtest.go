@@ -167,21 +167,8 @@ func writeSecrets(t testing.TB, secrets map[string]string) string {
 
 // registered is what the function package registered, as Options.
 func registered() []watchdog.Option {
-	set := hooks.Snapshot()
-	var opts []watchdog.Option
-	for _, f := range set.Start {
-		opts = append(opts, watchdog.WithStart(f))
-	}
-	for _, f := range set.Ready {
-		opts = append(opts, watchdog.WithReadiness(f))
-	}
-	for _, f := range set.Shutdown {
-		opts = append(opts, watchdog.WithShutdown(f))
-	}
-	for _, m := range set.Metrics {
-		opts = append(opts, watchdog.WithMetrics(m))
-	}
-	return opts
+	return hooks.Options(hooks.Snapshot(), watchdog.WithStart, watchdog.WithReadiness, watchdog.WithShutdown,
+		func(m hooks.Metrics) watchdog.Option { return watchdog.WithMetrics(m) })
 }
 
 // Close drains the server as SIGTERM would, runs its shutdown hooks and
