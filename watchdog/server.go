@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -31,6 +33,7 @@ type Server struct {
 	life       lifecycle     // start, readiness and shutdown hooks
 	scope      scope         // what Logger and Secret answer under this Server, see scope.go
 	memRoot    fs.FS         // Main's: where the cgroup files are read, see memlimit.go
+	memAsked   bool          // the environment read says auto_gomemlimit=true
 
 	newObservers []func(Config, *slog.Logger) (CallObserver, error)
 	observers    []CallObserver // see observe.go
@@ -54,6 +57,7 @@ func WithEnv(env []string) Option {
 	return func(s *Server) error {
 		cfg, err := ConfigFromEnv(env)
 		s.cfg, s.configured = cfg, true
+		s.memAsked = cfg.AutoGoMemLimit && slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "auto_gomemlimit=") })
 		return err
 	}
 }
@@ -234,6 +238,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	for _, w := range s.cfg.Warnings() {
 		s.logger.Warn(w)
+	}
+	if s.memoryLimitIgnored() {
+		s.logger.Warn(memoryLimitIgnored)
 	}
 	if s.auth != nil {
 		// Keys refresh in the background for as long as Serve runs, the
