@@ -293,27 +293,21 @@ func (s *Server) scrape(t testing.TB) string {
 
 func (s *Server) waitHealthy(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	// A probe without an answer gives up: when New refuses the options,
-	// nothing serves the listeners, which still accept.
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	err := testkit.WaitHealthy(s.URL, timeout, func() error {
 		select {
 		case err := <-s.done:
 			s.stopOnce.Do(func() { s.stop() }) // reported here, not again at Close
-			t.Fatalf("watchdogtest: server stopped at start: %v", err)
+			return fmt.Errorf("server stopped at start: %w", err)
 		default:
+			return nil
 		}
-		res, err := client.Get(s.URL + "/_/health")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
+	})
+	if errors.Is(err, testkit.ErrNotHealthy) {
+		t.Fatalf("watchdogtest: /_/health not 200 within %s", timeout)
 	}
-	t.Fatalf("watchdogtest: /_/health not 200 within %s", timeout)
+	if err != nil {
+		t.Fatalf("watchdogtest: %v", err)
+	}
 }
 
 func setsVar(env []string, name string) bool {
