@@ -15,10 +15,10 @@
 //     handler still runs. A handler that returns after its deadline without
 //     having written is answered 504 too. A caller already gone gets
 //     nothing; the call is logged and counted as 499.
-//   - After that 504, the handler's writes (Write, WriteHeader, Flush,
-//     Hijack, the deadlines of http.ResponseController) fail with an error
-//     that wraps context.DeadlineExceeded; nothing it writes reaches the
-//     caller.
+//   - After that 504 nothing the handler writes reaches the caller: Write,
+//     Hijack and http.ResponseController's Flush, deadlines and full duplex
+//     return an error that wraps context.DeadlineExceeded, and WriteHeader
+//     is ignored.
 //   - An answer begun (a stream, say) is cut at the deadline: its HTTP/1
 //     connection is closed without the answer's end (no last chunk, or
 //     fewer bytes than Content-Length), so the caller's client reports an

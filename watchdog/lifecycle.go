@@ -188,7 +188,7 @@ func (s *Server) runShutdown() error {
 
 // hookRun is how a run of hooks ended.
 type hookRun struct {
-	err      error // the hooks' errors, each named by runHooks' name, joined
+	err      error // the hooks' errors, each named by runHooks' name (joined with all)
 	returned bool  // the hooks returned, not cut off by the bound
 	// cut is the hooks' context's error if it ended (the bound passed, or
 	// the caller's context ended) before they returned, or before one
