@@ -135,7 +135,7 @@ func (s *Server) build(h http.Handler) {
 	arrived := func(t time.Time) { s.lastArrival.Store(t.UnixNano()) }
 
 	// The handler under its deadline, panics caught: what every call runs,
-	// the exec probe's (health.function) too.
+	// ready_path's probe (health.function) too.
 	core := withRecover(
 		s.timeout.middleware(
 			withBodyLimit(cfg.MaxBodyBytes,
