@@ -9,5 +9,5 @@ import (
 
 // OpenTelemetry: a span per call, exported over OTLP as the OTEL_*
 // variables say; the "otel" build tag selects this file, adding the SDK
-// and the OTLP exporters (about 8 MB) to the binary.
+// and the OTLP exporters to the binary (docs/tracing.md has the size).
 func init() { options = append(options, watchdog.WithCallObserver(otelwatchdog.New)) }

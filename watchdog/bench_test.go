@@ -107,12 +107,8 @@ func BenchmarkChain(b *testing.B) {
 }
 
 // TestChainAllocations keeps the chain's allocations per call from creeping
-// back: 5 over the bare handler's with exec_timeout, 3 without (measured
-// with Go 1.26; it was 25 and 11 before the call state became one
-// allocation, 15 and 6 before the access line, the exec_timeout deadline
-// and the call id stopped allocating, 6 and 3 before the call became the
-// handler's context under exec_timeout). Counts, not timings, so the
-// machine's load doesn't matter.
+// up: at most the bounds below over the bare handler's, with exec_timeout
+// and without. Counts, not timings, so the machine's load doesn't matter.
 func TestChainAllocations(t *testing.T) {
 	if raceDetector {
 		t.Skip("allocation counts differ under -race; scripts/test.sh runs this test without it")

@@ -20,9 +20,9 @@ type callKey struct{}
 // the recorder its answer goes through and, under exec_timeout, the guard
 // around the handler's writer and the handler's deadline. It is also the
 // context the handler sees, so CallID and Logger find it in one lookup (and,
-// under exec_timeout, the handler's deadline context: see handlerctx.go).
-// One allocation instead of one each is a measured part of what took the
-// chain from 34 allocations per call to 24 (BenchmarkChain).
+// under exec_timeout, the handler's deadline context: see exectimeout.go).
+// One allocation in place of one for each part keeps a call cheap; the
+// guards are TestChainAllocations and tests/instructions.
 type call struct {
 	context.Context // the request's own
 	id              string
@@ -79,10 +79,21 @@ func CallID(ctx context.Context) string {
 	return ""
 }
 
+// callHandler is a layer of the chain between withCall and the limiter: it
+// is handed the call's recorder, as the ResponseWriter, and writes through it
+// alone, so no layer has to find the recorder again.
+type callHandler func(rec *recorder, r *http.Request)
+
+// handler is h as the innermost callHandler: from there on the recorder is
+// just the ResponseWriter.
+func handler(h http.Handler) callHandler {
+	return func(rec *recorder, r *http.Request) { h.ServeHTTP(rec, r) }
+}
+
 // withCall starts the watchdog's record of a call: the time it arrived, its
 // id (the caller's X-Call-Id or a new one, on the request the handler sees
 // and on the response), and the recorder every later step writes through.
-func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Time), next http.Handler) http.Handler {
+func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Time), next callHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{Context: r.Context(), scope: sc}
 		c.rec = recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
@@ -100,7 +111,7 @@ func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Tim
 		c.responseID[0] = c.id
 		w.Header()[CallIDHeader] = c.responseID[:]
 		c.trace = traceFrom(r.Header)
-		next.ServeHTTP(&c.rec, r.WithContext(c))
+		next(&c.rec, r.WithContext(c))
 		c.rec.setDuration() // for an answer net/http sends itself: no write at all
 		c.dropIfAborted()
 	})
@@ -109,8 +120,8 @@ func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Tim
 // newID makes a random (version 4, RFC 9562) UUID for a call that came
 // without an id. The bits come from math/rand/v2, the runtime's ChaCha8
 // generator seeded from the system's randomness: a call id needs to be
-// unique, not secret, and crypto/rand (google/uuid's source) cost a system
-// call per call, or a process-wide pool, and two allocations. The text is
+// unique, not secret, and crypto/rand (google/uuid's source) would need a
+// system call per call, or a process-wide pool. The text is
 // written into the call's own bytes, once, here, and the string is read over
 // them, as the recorder's X-Duration-Seconds is (see setDuration): a call is
 // never reused.

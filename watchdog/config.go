@@ -27,10 +27,9 @@ type Config struct {
 	LogFormat           string        // log_format: "text" or "json"
 	LogFlushInterval    time.Duration // log_flush_interval: how long a batch of log lines waits before it is written (100ms); 0 in a Config built by hand means the default
 	AccessLog           bool          // access_log: one line per call (true); false drops those lines only, not the watchdog's other lines nor Logger(ctx)'s
-	LogCallID           bool          // log_callid / log_call_id: parsed for compatibility with of-watchdog, read by nothing: call ids are always logged
 	LockFile            string        // /tmp/.lock: fixed because faas-netes' exec probe names it
 	StartTimeout        time.Duration // start_timeout: bound on the start hooks together (10s), see lifecycle.go
-	AutoGoMemLimit      bool          // auto_gomemlimit: Main sets the Go memory limit from the cgroup's (true), see memlimit.go
+	AutoGoMemLimit      bool          // auto_gomemlimit: Main sets the Go memory limit from the cgroup's (true), see memlimit.go; New and Serve never do (the limit is the process's), and warn when the environment they read asks for it
 	SecretsDir          string        // secret_mount_path: the folder Secret reads for the server's calls and hooks (DefaultSecretsDir when empty)
 
 	JWTAuth           bool   // jwt_auth: require an OpenFaaS IAM token on every call
@@ -112,8 +111,9 @@ func ConfigFromEnv(env []string) (Config, error) {
 	cfg.MaxInflight = int(p.count("max_inflight", 1<<31-1, "0 = no limit"))
 	cfg.MaxBodyBytes = p.count("max_body_bytes", 1<<62, "bytes, 0 = no limit")
 	cfg.SuppressLock = p.boolean("suppress_lock", false)
-	cfg.LogCallID = p.boolean("log_call_id", false)
-	cfg.LogCallID = p.boolean("log_callid", cfg.LogCallID)
+	// log_call_id and log_callid are of-watchdog's: accepted (a bad value is
+	// still an error) and ignored, as the call id is always logged.
+	_ = p.boolean("log_callid", p.boolean("log_call_id", false))
 	cfg.ReadyPath = p.path("ready_path")
 	cfg.StartTimeout = p.duration("start_timeout", cfg.StartTimeout, false)
 	cfg.AutoGoMemLimit = p.boolean("auto_gomemlimit", cfg.AutoGoMemLimit)

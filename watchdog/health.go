@@ -114,8 +114,8 @@ func removeLockFile(path string) error {
 	return nil
 }
 
-// CheckLockFile is the exec probe: nil when the lock file exists.
-func CheckLockFile(path string) error {
+// checkLockFile is the exec probe: nil when the lock file exists.
+func checkLockFile(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("not healthy: %w", err)
 	}

@@ -74,8 +74,8 @@ func TestLockFile(t *testing.T) {
 	if perm := info.Mode().Perm(); perm&0o044 != 0o044 {
 		t.Errorf("lock file mode %v: want it readable by group and others", perm)
 	}
-	if err := CheckLockFile(cfg.LockFile); err != nil {
-		t.Errorf("CheckLockFile while serving: %v", err)
+	if err := checkLockFile(cfg.LockFile); err != nil {
+		t.Errorf("checkLockFile while serving: %v", err)
 	}
 
 	// Deleting the lock file fails the exec probe and the HTTP probes alike.
@@ -87,8 +87,8 @@ func TestLockFile(t *testing.T) {
 			t.Errorf("%s without lock file = %d, want 503", path, code)
 		}
 	}
-	if err := CheckLockFile(cfg.LockFile); err == nil {
-		t.Error("CheckLockFile without lock file: nil")
+	if err := checkLockFile(cfg.LockFile); err == nil {
+		t.Error("checkLockFile without lock file: nil")
 	}
 	// calls are still served
 	if code, body := ts.status("GET", "/"); code != 200 || body != "ok" {
@@ -327,12 +327,12 @@ func TestCheckLockFile(t *testing.T) {
 	if err := os.WriteFile(present, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckLockFile(present); err != nil {
-		t.Errorf("CheckLockFile(present) = %v", err)
+	if err := checkLockFile(present); err != nil {
+		t.Errorf("checkLockFile(present) = %v", err)
 	}
-	err := CheckLockFile(filepath.Join(dir, "missing"))
+	err := checkLockFile(filepath.Join(dir, "missing"))
 	if err == nil || !strings.HasPrefix(err.Error(), "not healthy: ") {
-		t.Errorf("CheckLockFile(missing) = %v, want not healthy", err)
+		t.Errorf("checkLockFile(missing) = %v, want not healthy", err)
 	}
 	if err := removeLockFile(filepath.Join(dir, "missing")); err != nil {
 		t.Errorf("removing a missing lock file: %v", err)

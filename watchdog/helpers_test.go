@@ -2,6 +2,7 @@ package watchdog
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -103,16 +104,18 @@ func (ts *testServer) serve() *testServer {
 	ts.cancel = cancel
 	go func() { ts.done <- ts.srv.Serve(ctx) }()
 	ts.t.Cleanup(func() { ts.stop() })
-	testkit.WaitFor(ts.t, 5*time.Second, "health 200", func() bool {
+	err := testkit.WaitHealthy(ts.url, 5*time.Second, func() error {
 		select {
 		case err := <-ts.done:
 			ts.done <- err
-			ts.t.Fatalf("Serve returned early: %v", err)
+			return fmt.Errorf("Serve returned early: %v", err)
 		default:
+			return nil
 		}
-		code, _ := ts.status("GET", "/_/health")
-		return code == http.StatusOK
 	})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
 	return ts
 }
 

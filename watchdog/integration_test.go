@@ -121,23 +121,14 @@ func startFn(t *testing.T, bin string, env ...string) *fnProcess {
 }
 
 func (p *fnProcess) waitHealthy(timeout time.Duration) error {
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	return testkit.WaitHealthy(p.url, timeout, func() error {
 		select {
 		case <-p.exited:
 			return fmt.Errorf("exited with code %d at start", p.exitCode)
 		default:
+			return nil
 		}
-		if res, err := client.Get(p.url + "/_/health"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("/_/health not 200 within %s", timeout)
+	})
 }
 
 // wait waits for the process to exit and returns its exit code.

@@ -82,43 +82,45 @@ func WithReadiness(check func(ctx context.Context) error) Option {
 }
 
 // WithShutdown adds a cleanup hook to a Server, as OnShutdown does for Main.
-// (It was named OnShutdown before OnShutdown became the registration.)
 func WithShutdown(hook func(ctx context.Context) error) Option {
 	return func(s *Server) error {
 		if hook == nil {
 			return errors.New("WithShutdown(nil): want a cleanup hook")
 		}
-		s.hooks = append(s.hooks, hook)
+		s.life.shutdown = append(s.life.shutdown, hook)
 		return nil
 	}
 }
 
+// WithCleanupTimeout bounds the shutdown hooks together (default 5s).
+func WithCleanupTimeout(d time.Duration) Option {
+	return func(s *Server) error {
+		if d <= 0 {
+			return fmt.Errorf("cleanup timeout %s: want more than 0", d)
+		}
+		s.life.cleanupTimeout = d
+		return nil
+	}
+}
+
+const defaultCleanupTimeout = 5 * time.Second
+
 // registered turns what the function package registered into Options, for
 // Main.
 func registered(set hooks.Set) []Option {
-	var opts []Option
-	for _, f := range set.Start {
-		opts = append(opts, WithStart(f))
-	}
-	for _, f := range set.Ready {
-		opts = append(opts, WithReadiness(f))
-	}
-	for _, f := range set.Shutdown {
-		opts = append(opts, WithShutdown(f))
-	}
-	for _, m := range set.Metrics {
-		opts = append(opts, WithMetrics(m))
-	}
-	return opts
+	return hooks.Options(set, WithStart, WithReadiness, WithShutdown,
+		func(m hooks.Metrics) Option { return WithMetrics(m) })
 }
 
-// lifecycle is a Server's start hooks and readiness checks, and the
-// function's own series.
+// lifecycle is a Server's start hooks, readiness checks and shutdown hooks
+// (the observers' Shutdown among them), and the function's own series.
 type lifecycle struct {
-	start   []hooks.Func
-	ready   []hooks.Func
-	started atomic.Bool // the start hooks have all returned nil
-	metrics ownMetrics  // see ownmetrics.go
+	start          []hooks.Func
+	ready          []hooks.Func
+	shutdown       []hooks.Func
+	cleanupTimeout time.Duration // the bound on the shutdown hooks together
+	started        atomic.Bool   // the start hooks have all returned nil
+	metrics        ownMetrics    // see ownmetrics.go
 }
 
 // untilStarted answers 503 to calls that arrive while the start hooks run,
@@ -144,70 +146,116 @@ func (s *Server) untilStarted(next http.Handler) http.Handler {
 const startGrace = 500 * time.Millisecond
 
 // runStart runs the start hooks in order, within start_timeout for all of
-// them, even if a hook ignores its context; ctx ending (SIGTERM) stops them
-// too. The first error stops the rest.
+// them; ctx ending (SIGTERM) stops them too. The first error stops the rest.
 func (s *Server) runStart(ctx context.Context) error {
 	if len(s.life.start) == 0 {
 		return nil
 	}
 	began := time.Now()
-	hookCtx, cancel := context.WithTimeout(s.scope.in(ctx), s.cfg.StartTimeout)
-	defer cancel()
 	n := len(s.life.start)
-	var running atomic.Int64 // which hook, from 1, for the error
-	running.Store(1)
-	done := make(chan error, 1)
-	go func() {
-		for i, hook := range s.life.start {
-			running.Store(int64(i + 1))
-			if err := hook(hookCtx); err != nil {
-				done <- fmt.Errorf("start hook %d of %d: %w", i+1, n, err)
-				return
-			}
-		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if err == nil {
-			break
-		}
-		if hookCtx.Err() == nil {
-			return err
-		}
+	run := runHooks(s.scope.in(ctx), s.life.start, s.cfg.StartTimeout, startGrace, false,
+		func(i int, err error) error { return fmt.Errorf("start hook %d of %d: %w", i+1, n, err) })
+	switch {
+	case run.cut != nil:
 		// A hook that returned its context's error was cut off like one
 		// that ignores it: say which bound, not "context deadline exceeded".
-		return s.startCut(ctx, hookCtx, running.Load(), n, err)
-	case <-hookCtx.Done():
-		// A hook that honours its context returns soon after; its error
-		// says more than "did not finish" (which connection, which step).
-		grace := time.NewTimer(startGrace)
-		defer grace.Stop()
-		select {
-		case err := <-done:
-			if err == nil {
-				break
-			}
-			return s.startCut(ctx, hookCtx, running.Load(), n, err)
-		case <-grace.C:
-			return s.startCut(ctx, hookCtx, running.Load(), n, nil)
-		}
+		return s.startCut(ctx, run.cut, run.running, n, run.err)
+	case run.err != nil:
+		return run.err
 	}
 	s.life.started.Store(true)
 	s.logger.Info("started", slog.Int("start_hooks", n), slog.Duration("took", time.Since(began)))
 	return nil
 }
 
+// runShutdown runs the shutdown hooks in order, every one even after one
+// fails, within the cleanup timeout for all of them.
+func (s *Server) runShutdown() error {
+	if len(s.life.shutdown) == 0 {
+		return nil
+	}
+	run := runHooks(s.scope.in(context.Background()), s.life.shutdown, s.life.cleanupTimeout, 0, true,
+		func(i int, err error) error { return fmt.Errorf("shutdown hook %d: %w", i+1, err) })
+	err := run.err
+	if run.cut != nil && !run.returned {
+		err = fmt.Errorf("shutdown hooks did not finish within %s", s.life.cleanupTimeout)
+	}
+	if err != nil {
+		s.logger.Error(err.Error())
+	}
+	return err
+}
+
+// hookRun is how a run of hooks ended.
+type hookRun struct {
+	err      error // the hooks' errors, each named by runHooks' name (joined with all)
+	returned bool  // the hooks returned, not cut off by the bound
+	// cut is the hooks' context's error if it ended (the bound passed, or
+	// the caller's context ended) before they returned, or before one
+	// returned an error; nil otherwise.
+	cut     error
+	running int // the hook running when the run ended, from 1
+}
+
+// runHooks runs hs in order on a goroutine of their own, with a context
+// that ends after bound or with ctx, and returns once they have returned or
+// that context has ended, even if a hook ignores it. With all set every hook
+// runs even after one fails; otherwise the first error stops the rest. Once
+// the context has ended, it waits up to grace for the running hook to
+// return: a hook that honours its context returns soon after, and its error
+// says more than "did not finish" (which connection, which step).
+func runHooks(ctx context.Context, hs []hooks.Func, bound, grace time.Duration, all bool, name func(i int, err error) error) hookRun {
+	hookCtx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	var running atomic.Int64
+	running.Store(1)
+	done := make(chan error, 1)
+	go func() {
+		var errs []error
+		for i, hook := range hs {
+			running.Store(int64(i + 1))
+			if err := hook(hookCtx); err != nil {
+				if !all {
+					done <- name(i, err)
+					return
+				}
+				errs = append(errs, name(i, err))
+			}
+		}
+		done <- errors.Join(errs...)
+	}()
+	var run hookRun
+	select {
+	case run.err = <-done:
+		run.returned = true
+	case <-hookCtx.Done():
+		if grace > 0 {
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			select {
+			case run.err = <-done:
+				run.returned = true
+			case <-t.C:
+			}
+		}
+	}
+	run.running = int(running.Load())
+	if err := hookCtx.Err(); err != nil && (!run.returned || run.err != nil) {
+		run.cut = err
+	}
+	return run
+}
+
 // startCut says why the start hooks were cut off: SIGTERM (ctx ended) or
 // start_timeout, with what the hook returned, if it returned more than its
 // context's error. The error wraps the context's error either way.
-func (s *Server) startCut(ctx, hookCtx context.Context, hook int64, n int, returned error) error {
+func (s *Server) startCut(ctx context.Context, cut error, hook, n int, returned error) error {
 	why := fmt.Sprintf("did not finish within start_timeout (%s)", s.cfg.StartTimeout)
 	if ctx.Err() != nil {
 		why = fmt.Sprintf("interrupted: %v", context.Cause(ctx))
 	}
-	e := &startCutError{msg: fmt.Sprintf("start hook %d of %d %s", hook, n, why), err: hookCtx.Err()}
-	if inner := errors.Unwrap(returned); inner != nil && inner != hookCtx.Err() {
+	e := &startCutError{msg: fmt.Sprintf("start hook %d of %d %s", hook, n, why), err: cut}
+	if inner := errors.Unwrap(returned); inner != nil && inner != cut {
 		e.msg += ": " + inner.Error()
 		e.err = inner
 	}

@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer, h http.Handler, opts []Option)
 		return 2
 	}
 	if *healthcheck {
-		if err := CheckLockFile(defaultLockFile); err != nil {
+		if err := checkLockFile(defaultLockFile); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}

@@ -136,10 +136,9 @@ func runUntilSIGTERM(t *testing.T, h http.Handler) ranMain {
 		code <- run([]string{"/handler"}, &stdout, &stderr, h,
 			[]Option{WithConfig(cfg), WithLogger(logger), WithListeners(fn, metrics)})
 	}()
-	testkit.WaitFor(t, 5*time.Second, "health 200", func() bool {
-		c, _ := ts.status("GET", "/_/health")
-		return c == 200
-	})
+	if err := testkit.WaitHealthy(ts.url, 5*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
 	if c, body := ts.status("GET", "/"); c != 200 || body != "ok" {
 		t.Errorf("call = %d %q", c, body)
 	}

@@ -44,6 +44,14 @@ func withMemoryLimit(root fs.FS) Option {
 	return func(s *Server) error { s.memRoot = root; return nil }
 }
 
+// memoryLimitIgnored is what a Server not run by Main logs when the
+// environment it read asks for auto_gomemlimit=true.
+const memoryLimitIgnored = "auto_gomemlimit=true is ignored: only watchdog.Main sets the Go memory limit, which is the whole process's; New and Serve leave it alone (set GOMEMLIMIT, or call debug.SetMemoryLimit, instead)"
+
+// memoryLimitIgnored reports whether the environment asked for
+// auto_gomemlimit=true of a Server that will not apply it.
+func (s *Server) memoryLimitIgnored() bool { return s.memAsked && s.memRoot == nil }
+
 // applyMemoryLimit sets and logs the Go memory limit as the comment at the
 // top says. A cgroup that can't be read is a warning, not a failure: the
 // function runs as it would have without this.

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"github.com/inproc-go/templates/watchdog/internal/testkit"
 )
 
 // cgroupFS is a root with /proc/self/cgroup holding self, unless empty,
@@ -185,5 +188,39 @@ func TestAutoGoMemLimitFromEnv(t *testing.T) {
 	_, err := ConfigFromEnv([]string{"auto_gomemlimit=off"})
 	if err == nil || err.Error() != `auto_gomemlimit="off": want true or false (also 1 or 0)` {
 		t.Errorf("auto_gomemlimit=off: %v", err)
+	}
+}
+
+// New and Serve warn when the environment they read asks for
+// auto_gomemlimit=true, which only Main applies; Main's Server does not.
+func TestMemoryLimitIgnoredWarned(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  []string
+		opts []Option
+		want bool
+	}{
+		{"asked", []string{"auto_gomemlimit=true"}, nil, true},
+		{"asked, 1", []string{"auto_gomemlimit=1"}, nil, true},
+		{"not asked", nil, nil, false},
+		{"turned off", []string{"auto_gomemlimit=false"}, nil, false},
+		{"asked under Main", []string{"auto_gomemlimit=true"}, []Option{withMemoryLimit(cgroupFS("0::/\n", nil))}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(okHandler, append([]Option{WithEnv(tt.env)}, tt.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.memoryLimitIgnored(); got != tt.want {
+				t.Errorf("env %q: warned %t, want %t", tt.env, got, tt.want)
+			}
+		})
+	}
+	// And Serve logs it.
+	cfg := testConfig(t)
+	ts := startServer(t, cfg, okHandler, WithEnv([]string{"auto_gomemlimit=true", "suppress_lock=true", "healthcheck_interval=20ms"}))
+	testkit.WaitFor(t, 10*time.Second, "the warning", func() bool { return len(ts.logs.withMsg(t, memoryLimitIgnored)) == 1 })
+	if l := ts.logs.withMsg(t, memoryLimitIgnored)[0]; l["level"] != "WARN" {
+		t.Errorf("line %v, want a warning", l)
 	}
 }

@@ -78,22 +78,21 @@ func (s *Server) buildObservers() error {
 			}
 		}
 		s.observers = append(s.observers, o)
-		s.hooks = append(s.hooks, o.Shutdown)
+		s.life.shutdown = append(s.life.shutdown, o.Shutdown)
 	}
 	return nil
 }
 
 // observe wraps next in the observers, the first outermost.
-func observe(observers []CallObserver, next http.Handler) http.Handler {
+func observe(observers []CallObserver, next callHandler) callHandler {
 	for i := len(observers) - 1; i >= 0; i-- {
 		next = withObserver(observers[i], next)
 	}
 	return next
 }
 
-func withObserver(o CallObserver, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := recorderOf(w)
+func withObserver(o CallObserver, next callHandler) callHandler {
+	return func(rec *recorder, r *http.Request) {
 		if ctx := o.Start(r); ctx != r.Context() {
 			r = r.WithContext(ctx)
 		}
@@ -102,7 +101,7 @@ func withObserver(o CallObserver, next http.Handler) http.Handler {
 			// Deferred, so a call whose panic drops the connection ends too.
 			o.End(r.Context(), CallResult{Status: callStatus(rec, r), Bytes: rec.bytes, End: rec.finished(), Aborted: !returned || rec.aborted != 0})
 		}()
-		next.ServeHTTP(rec, r)
+		next(rec, r)
 		returned = true
-	})
+	}
 }

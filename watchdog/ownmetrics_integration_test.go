@@ -62,7 +62,7 @@ func TestMainRefusesACollidingName(t *testing.T) {
 	bin := buildTestdata(t, "ownmetrics")
 	for _, tt := range []struct{ collide, want string }{
 		{"vm", "metrics: http_requests_total, written by the function's metrics #3 (*metrics.Set), is the name of one of the watchdog's own series: rename it\n"},
-		{"prom", "metrics: go_goroutines, written by the function's metrics #3 (*prommetrics.Writer), is in go_* or process_*, the Go runtime and process series the watchdog writes itself: rename it\n"},
+		{"prom", "metrics: go_goroutines, written by the function's metrics #3 (*prommetrics.writer), is in go_* or process_*, the Go runtime and process series the watchdog writes itself: rename it\n"},
 	} {
 		t.Run(tt.collide, func(t *testing.T) {
 			code, out, lockDir := runToExit(t, bin, "ownmetrics_collide="+tt.collide)

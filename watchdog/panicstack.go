@@ -12,7 +12,7 @@ import (
 // panicStack is the stack of a goroutine that panicked, as debug.Stack
 // writes it in the function that recovered. As a log value it is that text,
 // whole, in one string: a JSON record stays one line, and a logger given by
-// WithLogger gets it as before. The watchdog's own text logger prints it
+// WithLogger gets it as that one string. The watchdog's own text logger prints it
 // readably instead (see stackText).
 type panicStack []byte
 

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -27,12 +29,11 @@ type Server struct {
 	metrics    *callMetrics
 	timeout    *execTimeout
 	newAuth    func(Config, *slog.Logger) Authenticator
-	auth       Authenticator                 // nil unless jwt_auth
-	hooks      []func(context.Context) error // shutdown hooks
-	hookMax    time.Duration
-	life       lifecycle // start hooks and readiness checks
-	scope      scope     // what Logger and Secret answer under this Server, see scope.go
-	memRoot    fs.FS     // Main's: where the cgroup files are read, see memlimit.go
+	auth       Authenticator // nil unless jwt_auth
+	life       lifecycle     // start, readiness and shutdown hooks
+	scope      scope         // what Logger and Secret answer under this Server, see scope.go
+	memRoot    fs.FS         // Main's: where the cgroup files are read, see memlimit.go
+	memAsked   bool          // the environment read says auto_gomemlimit=true
 
 	newObservers []func(Config, *slog.Logger) (CallObserver, error)
 	observers    []CallObserver // see observe.go
@@ -56,6 +57,7 @@ func WithEnv(env []string) Option {
 	return func(s *Server) error {
 		cfg, err := ConfigFromEnv(env)
 		s.cfg, s.configured = cfg, true
+		s.memAsked = cfg.AutoGoMemLimit && slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "auto_gomemlimit=") })
 		return err
 	}
 }
@@ -82,19 +84,6 @@ func WithListeners(function, metrics net.Listener) Option {
 	}
 }
 
-// WithCleanupTimeout bounds the shutdown hooks together (default 5s).
-func WithCleanupTimeout(d time.Duration) Option {
-	return func(s *Server) error {
-		if d <= 0 {
-			return fmt.Errorf("cleanup timeout %s: want more than 0", d)
-		}
-		s.hookMax = d
-		return nil
-	}
-}
-
-const defaultCleanupTimeout = 5 * time.Second
-
 // New builds a Server for h, reading the process environment unless
 // WithConfig or WithEnv gives the configuration. Every configuration error is
 // returned, one per line.
@@ -102,7 +91,7 @@ func New(h http.Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("watchdog: nil handler")
 	}
-	s := &Server{hookMax: defaultCleanupTimeout}
+	s := &Server{life: lifecycle{cleanupTimeout: defaultCleanupTimeout}}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
 			return nil, err
@@ -143,35 +132,33 @@ func (s *Server) build(h http.Handler) {
 	s.metrics = newCallMetrics(func() float64 { return float64(s.timeout.overdue.Load()) })
 	s.metrics.own, s.life.metrics.logger = &s.life.metrics, s.logger
 	lim := &limiter{max: int64(cfg.MaxInflight)}
-
-	// Innermost first: the handler under its deadline, panics caught.
-	core := withRecover(s.timeout.middleware(withBodyLimit(cfg.MaxBodyBytes, h)))
-	guarded := core
-	if s.auth != nil {
-		// Behind the limiter, as upstream: a full function answers 429
-		// before spending time on a signature.
-		guarded = s.auth.Wrap(core)
-	}
 	arrived := func(t time.Time) { s.lastArrival.Store(t.UnixNano()) }
-	limited := lim.middleware(guarded)
-	if cfg.AccessLog {
-		var line *accessLine
-		if s.logOut != nil { // the watchdog's own logger
-			line = newAccessLine(s.logOut, cfg.LogFormat)
-		}
-		limited = withAccessLog(s.logger, line, limited)
-	}
-	function := withCall(&s.scope, cfg.WriteTimeout, arrived,
-		observe(s.observers,
-			s.metrics.middleware(limited)))
-	function = s.untilStarted(function)
+
+	// The handler under its deadline, panics caught: what every call runs,
+	// ready_path's probe (health.function) too.
+	core := withRecover(
+		s.timeout.middleware(
+			withBodyLimit(cfg.MaxBodyBytes,
+				h)))
+
+	// The function route's layers, outermost first. The limiter comes
+	// before jwt_auth, as upstream: a full function answers 429 before
+	// spending time on a signature.
+	function := s.untilStarted(
+		withCall(&s.scope, cfg.WriteTimeout, arrived,
+			observe(s.observers,
+				s.metrics.middleware(
+					s.accessLog(
+						handler(lim.middleware(
+							s.authenticate(
+								core))))))))
 
 	lock := cfg.LockFile
 	if cfg.SuppressLock {
 		lock = ""
 	}
 	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath, checks: s.life.ready, scope: &s.scope,
-		function: withCall(&s.scope, cfg.WriteTimeout, func(time.Time) {}, core)}
+		function: withCall(&s.scope, cfg.WriteTimeout, func(time.Time) {}, handler(core))}
 
 	// A switch rather than http.ServeMux: the function sees every path as
 	// sent (no redirects for unclean paths), and nothing registered on
@@ -204,6 +191,26 @@ func (s *Server) build(h http.Handler) {
 	}
 }
 
+// accessLog is the access-log layer, or none with access_log=false.
+func (s *Server) accessLog(next callHandler) callHandler {
+	if !s.cfg.AccessLog {
+		return next
+	}
+	var line *accessLine
+	if s.logOut != nil { // the watchdog's own logger
+		line = newAccessLine(s.logOut, s.cfg.LogFormat)
+	}
+	return withAccessLog(s.logger, line, next)
+}
+
+// authenticate is the jwt_auth layer, or none without jwt_auth.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	if s.auth == nil {
+		return next
+	}
+	return s.auth.Wrap(next)
+}
+
 // headerTimeout bounds how long a client may take to send its headers, so a
 // slowloris trickle is cut even when read_timeout is long or off.
 func headerTimeout(read time.Duration) time.Duration {
@@ -231,6 +238,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	for _, w := range s.cfg.Warnings() {
 		s.logger.Warn(w)
+	}
+	if s.memoryLimitIgnored() {
+		s.logger.Warn(memoryLimitIgnored)
 	}
 	if s.auth != nil {
 		// Keys refresh in the background for as long as Serve runs, the

@@ -44,7 +44,7 @@ func (s *Server) drain(cause error) error {
 	}
 	s.metricsServer.Close()
 
-	hookErr := s.runHooks()
+	hookErr := s.runShutdown()
 	s.logger.Info("shutdown: complete", slog.Bool("clean", cutErr == nil && hookErr == nil && lockErr == nil))
 	return errors.Join(cutErr, hookErr, lockErr)
 }
@@ -67,36 +67,5 @@ func (s *Server) waitForEndpoints(start time.Time) {
 			s.logger.Info("shutdown: idle, not waiting out healthcheck_interval", slog.Duration("quiet_for", now.Sub(last)))
 			return
 		}
-	}
-}
-
-// runHooks runs the OnShutdown hooks in order, all within hookMax, even if a
-// hook ignores its context.
-func (s *Server) runHooks() error {
-	if len(s.hooks) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(s.scope.in(context.Background()), s.hookMax)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		var errs []error
-		for i, hook := range s.hooks {
-			if err := hook(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("shutdown hook %d: %w", i+1, err))
-			}
-		}
-		done <- errors.Join(errs...)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			s.logger.Error(err.Error())
-		}
-		return err
-	case <-ctx.Done():
-		err := fmt.Errorf("shutdown hooks did not finish within %s", s.hookMax)
-		s.logger.Error(err.Error())
-		return err
 	}
 }

@@ -173,10 +173,11 @@ func TestShutdownHooks(t *testing.T) {
 	call := ts.asyncGet("/")
 	b.waitEntered(t)
 	ts.cancel()
-	time.Sleep(100 * time.Millisecond)
-	if len(order) != 0 {
-		t.Error("hooks ran with a call in flight")
-	}
+	// The drain reaches the in-flight call with the call still blocked: a
+	// hook run before the call returned would see hookSawCallDone false.
+	testkit.WaitFor(t, 10*time.Second, "the drain to reach the in-flight call", func() bool {
+		return len(ts.logs.withMsg(t, "shutdown: no new connections; draining")) == 1
+	})
 	b.open()
 	wait(t, call)
 	err := ts.stop()
@@ -187,7 +188,7 @@ func TestShutdownHooks(t *testing.T) {
 		t.Errorf("hooks ran as %v, want 1,2,3 (all of them, in order)", order)
 	}
 	if !hookSawCallDone {
-		t.Error("a hook ran before the in-flight call finished")
+		t.Error("hooks ran with a call in flight: a hook ran before the in-flight call finished")
 	}
 	if !hookHadDeadline {
 		t.Error("the hooks' context has no deadline")

@@ -40,15 +40,6 @@ func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recor
 	return &recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
 }
 
-// recorderOf returns the call's recorder, made by withCall, or a new one
-// around w in a chain built without it.
-func recorderOf(w http.ResponseWriter) *recorder {
-	if rec, ok := w.(*recorder); ok {
-		return rec
-	}
-	return newRecorder(w, 0)
-}
-
 // finished returns when the call was done, reading the clock once for the
 // access log and the metrics alike.
 func (r *recorder) finished() time.Time {
@@ -150,4 +141,23 @@ func (r *recorder) statusCode() int {
 		return http.StatusOK
 	}
 	return int(r.status)
+}
+
+// statusClientClosed is logged and counted when the caller went away before
+// an answer began (nginx's convention); nothing reaches the caller.
+const statusClientClosed = 499
+
+// callStatus is the status a call is counted and logged with: the one sent,
+// or statusClientClosed when the caller went away before any answer began,
+// whether or not the handler then returned (net/http's implicit 200 reaches
+// no one). Decided once, after the handler, so the access log and the
+// metrics can't disagree about a caller leaving in between.
+func callStatus(rec *recorder, r *http.Request) int {
+	if rec.outcome == 0 {
+		rec.outcome = rec.statusCode()
+		if rec.status == 0 && requestErr(r.Context()) != nil {
+			rec.outcome = statusClientClosed
+		}
+	}
+	return rec.outcome
 }

@@ -4,7 +4,7 @@
 // <namespace>:<name>; /_/health and /_/ready stay open.
 //
 // It is a separate package because it links Go's HTTP client and a JWT
-// library, about 1 MB that functions without jwt_auth need not carry. The
+// library, which functions without jwt_auth need not carry. The
 // templates wire it in when built with the "jwt" build tag:
 //
 //	watchdog.Main(h, watchdog.WithAuth(jwtauth.New))

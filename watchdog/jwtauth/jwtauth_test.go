@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -186,22 +187,22 @@ func startAuthServerWith(t *testing.T, iss *testIssuer, h http.Handler, env ...s
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	url := "http://" + fn.Addr().String()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	err = testkit.WaitHealthy(url, 5*time.Second, func() error {
 		select {
 		case err := <-done:
 			done <- err // for the cleanup
-			return "", err
+			return err
 		default:
+			return nil
 		}
-		if res, err := http.Get(url + "/_/health"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return url, nil
-			}
-		}
+	})
+	if errors.Is(err, testkit.ErrNotHealthy) {
+		t.Fatal("jwt server not healthy within 5s")
 	}
-	t.Fatal("jwt server not healthy within 5s")
-	return "", nil
+	if err != nil {
+		return "", err
+	}
+	return url, nil
 }
 
 func invokeWithToken(t *testing.T, url, bearer string) (int, string, http.Header) {

@@ -17,7 +17,9 @@ import (
 var client = &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport)}
 
 // A handler built with the "otel" tag: its spans are children of the span
-// the watchdog started for the call, and so is the outgoing call.
+// the watchdog started for the call, and so is the outgoing call. (Not run
+// here, so it has no Output: the handler calls another function over the
+// network; serving with spans exported is run in provider_test.go.)
 func Example() {
 	handle := func(w http.ResponseWriter, r *http.Request) {
 		otelwatchdog.SetRoute(r, "/orders") // the span becomes "POST /orders"

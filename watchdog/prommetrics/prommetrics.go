@@ -41,7 +41,7 @@ import (
 func Register(g prometheus.Gatherer) {
 	var m hooks.Metrics // a nil g stays nil, for the registry's panic
 	if g != nil {
-		m = New(g)
+		m = newWriter(g)
 	}
 	hooks.AddMetrics("prommetrics.Register", m)
 }
@@ -54,19 +54,19 @@ func With(g prometheus.Gatherer) watchdog.Option {
 			return errors.New("prommetrics.With(nil): want a prometheus.Gatherer, e.g. prometheus.DefaultGatherer")
 		}
 	}
-	return watchdog.WithMetrics(New(g))
+	return watchdog.WithMetrics(newWriter(g))
 }
 
-// Writer writes a Gatherer's families in the Prometheus text format: a
+// writer writes a Gatherer's families in the Prometheus text format: a
 // watchdog.Metrics.
-type Writer struct {
+type writer struct {
 	g    prometheus.Gatherer
 	skip map[string]string // family → type and help of client_golang's Go and process collectors
 }
 
-// New is a Writer for g.
-func New(g prometheus.Gatherer) *Writer {
-	return &Writer{g: g, skip: defaultCollectorFamilies()}
+// newWriter is a writer for g.
+func newWriter(g prometheus.Gatherer) *writer {
+	return &writer{g: g, skip: defaultCollectorFamilies()}
 }
 
 // defaultCollectorFamilies names what prometheus.DefaultRegisterer's Go
@@ -90,7 +90,7 @@ func kind(mf *dto.MetricFamily) string { return mf.GetType().String() + " " + mf
 // gathering error still writes the families that did gather; the error is
 // logged with slog's default logger, which under watchdog.Main is the
 // watchdog's.
-func (w *Writer) WritePrometheus(out io.Writer) {
+func (w *writer) WritePrometheus(out io.Writer) {
 	mfs, err := w.g.Gather()
 	if err != nil {
 		slog.Error("prommetrics: gathering the function's metrics", slog.Any("error", err))

@@ -100,8 +100,8 @@ func TestCollisionRefused(t *testing.T) {
 		g    prometheus.Gatherer
 		want string
 	}{
-		{"watchdog's", own, "metrics: http_requests_total, written by the function's metrics #1 (*prommetrics.Writer), is the name of one of the watchdog's own series: rename it"},
-		{"go_ of the function's", goroutines, "metrics: go_goroutines, written by the function's metrics #1 (*prommetrics.Writer), is in go_* or process_*, the Go runtime and process series the watchdog writes itself: rename it"},
+		{"watchdog's", own, "metrics: http_requests_total, written by the function's metrics #1 (*prommetrics.writer), is the name of one of the watchdog's own series: rename it"},
+		{"go_ of the function's", goroutines, "metrics: go_goroutines, written by the function's metrics #1 (*prommetrics.writer), is in go_* or process_*, the Go runtime and process series the watchdog writes itself: rename it"},
 		{"collectors", withCollectors, ""},
 		{"nil", nil, "prommetrics.With(nil): want a prometheus.Gatherer, e.g. prometheus.DefaultGatherer"},
 	} {

@@ -167,21 +167,8 @@ func writeSecrets(t testing.TB, secrets map[string]string) string {
 
 // registered is what the function package registered, as Options.
 func registered() []watchdog.Option {
-	set := hooks.Snapshot()
-	var opts []watchdog.Option
-	for _, f := range set.Start {
-		opts = append(opts, watchdog.WithStart(f))
-	}
-	for _, f := range set.Ready {
-		opts = append(opts, watchdog.WithReadiness(f))
-	}
-	for _, f := range set.Shutdown {
-		opts = append(opts, watchdog.WithShutdown(f))
-	}
-	for _, m := range set.Metrics {
-		opts = append(opts, watchdog.WithMetrics(m))
-	}
-	return opts
+	return hooks.Options(hooks.Snapshot(), watchdog.WithStart, watchdog.WithReadiness, watchdog.WithShutdown,
+		func(m hooks.Metrics) watchdog.Option { return watchdog.WithMetrics(m) })
 }
 
 // Close drains the server as SIGTERM would, runs its shutdown hooks and
@@ -306,27 +293,21 @@ func (s *Server) scrape(t testing.TB) string {
 
 func (s *Server) waitHealthy(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	// A probe without an answer gives up: when New refuses the options,
-	// nothing serves the listeners, which still accept.
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	err := testkit.WaitHealthy(s.URL, timeout, func() error {
 		select {
 		case err := <-s.done:
 			s.stopOnce.Do(func() { s.stop() }) // reported here, not again at Close
-			t.Fatalf("watchdogtest: server stopped at start: %v", err)
+			return fmt.Errorf("server stopped at start: %w", err)
 		default:
+			return nil
 		}
-		res, err := client.Get(s.URL + "/_/health")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
+	})
+	if errors.Is(err, testkit.ErrNotHealthy) {
+		t.Fatalf("watchdogtest: /_/health not 200 within %s", timeout)
 	}
-	t.Fatalf("watchdogtest: /_/health not 200 within %s", timeout)
+	if err != nil {
+		t.Fatalf("watchdogtest: %v", err)
+	}
 }
 
 func setsVar(env []string, name string) bool {

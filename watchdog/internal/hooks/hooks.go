@@ -97,3 +97,23 @@ func (s Set) clone() Set {
 		Metrics:  append([]Metrics(nil), s.Metrics...),
 	}
 }
+
+// Options turns set into one option per hook and series, in registration
+// order, by the constructors given: watchdog.WithStart, WithReadiness,
+// WithShutdown and WithMetrics, for Main and watchdogtest alike.
+func Options[O any](set Set, start, ready, shutdown func(Func) O, metrics func(Metrics) O) []O {
+	var opts []O
+	for _, f := range set.Start {
+		opts = append(opts, start(f))
+	}
+	for _, f := range set.Ready {
+		opts = append(opts, ready(f))
+	}
+	for _, f := range set.Shutdown {
+		opts = append(opts, shutdown(f))
+	}
+	for _, m := range set.Metrics {
+		opts = append(opts, metrics(m))
+	}
+	return opts
+}

@@ -1,7 +1,7 @@
 // Package testkit is what every test of the watchdog module shares, and
 // watchdogtest builds on: a buffer for logs written by another goroutine or
 // process, a parser of JSON log lines, a reader of one series in a scrape, a
-// local listener and a poll on observable state. It imports no package of
+// local listener, a poll on observable state and the wait for /_/health. It imports no package of
 // the module, so the watchdog package's own (internal) tests can use it as
 // well as watchdogtest, which imports the watchdog.
 package testkit
@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -119,6 +120,38 @@ func Listen(t testing.TB) net.Listener {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
+}
+
+// ErrNotHealthy is what WaitHealthy's error wraps when /_/health did not
+// answer 200 in time.
+var ErrNotHealthy = errors.New("/_/health did not answer 200")
+
+// WaitHealthy asks baseURL's /_/health every 10ms, each time on a new
+// connection, until it answers 200, and returns nil then. Before each probe
+// it asks stopped, if not nil, whether the server has stopped (Serve
+// returned, the process exited): an error from stopped is returned as it
+// is. If /_/health does not answer 200 within timeout, the error wraps
+// ErrNotHealthy. A probe gives up after a second: a listener that nothing
+// serves (New refused the options) still accepts. It is the one wait for a server to come up for every test
+// and example runner in this module.
+func WaitHealthy(baseURL string, timeout time.Duration, stopped func() error) error {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if stopped != nil {
+			if err := stopped(); err != nil {
+				return err
+			}
+		}
+		res, err := client.Get(baseURL + "/_/health")
+		if err != nil {
+			continue
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w within %s", ErrNotHealthy, timeout)
 }
 
 // WaitFor polls cond every 5ms until it holds, and fails the test, naming

@@ -1,7 +1,10 @@
 package watchdog
 
 import (
+	"log/slog"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -184,4 +187,74 @@ func appendNanos(b []byte, ns int) []byte {
 func appendMillis(b []byte, ns int) []byte {
 	ms := ns / 1e6
 	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+}
+
+// isProbe reports a Kubernetes probe by its User-Agent, read from the map
+// directly: the key is canonical, so Header.Get's canonicalisation is waste.
+func isProbe(r *http.Request) bool {
+	ua := r.Header["User-Agent"]
+	return len(ua) > 0 && strings.HasPrefix(ua[0], "kube-probe")
+}
+
+// withAccessLog writes one line per call: method, path (never the query,
+// which may hold secrets), status, bytes, duration, why the answer was
+// aborted if it was (see abort.go), call id and, if the call has them,
+// trace and span ids. Kubernetes probes are not logged. line,
+// when not nil, writes the line itself over the watchdog's own logger (see
+// accessLine).
+func withAccessLog(logger *slog.Logger, line *accessLine, next callHandler) callHandler {
+	// The record is built here and handed to the handler under the call-id
+	// one, with the id added once: LogAttrs would read the clock again and
+	// copy the record.
+	h := logger.Handler()
+	if ch, ok := h.(callIDHandler); ok {
+		h = ch.Handler
+	}
+	return func(rec *recorder, r *http.Request) {
+		next(rec, r)
+		ctx := r.Context()
+		if !h.Enabled(ctx, slog.LevelInfo) || isProbe(r) {
+			return
+		}
+		end := rec.finished()
+		f := accessFields{
+			end:      end,
+			method:   r.Method,
+			path:     r.URL.Path,
+			status:   callStatus(rec, r),
+			bytes:    rec.bytes,
+			duration: end.Sub(rec.start),
+			aborted:  rec.aborted,
+			callID:   loggableCallID(CallID(ctx)),
+		}
+		f.traceID, f.spanID = callFrom(ctx).logIDs()
+		if line != nil && line.write(&f) {
+			return
+		}
+		_ = h.Handle(ctx, f.record())
+	}
+}
+
+// record is f as the slog record the access log's handler gets.
+func (f *accessFields) record() slog.Record {
+	record := slog.NewRecord(f.end, slog.LevelInfo, "call", 0)
+	record.AddAttrs(
+		slog.String("method", f.method),
+		slog.String("path", f.path),
+		slog.Int("status", f.status),
+		slog.Int64("bytes", f.bytes),
+		slog.Duration("duration", f.duration),
+	)
+	if f.aborted != 0 {
+		record.AddAttrs(slog.String("aborted", f.aborted.String()))
+	}
+	// The ids in one more AddAttrs, which grows the record's overflow
+	// once whether or not the trace ids come along.
+	id := slog.String("call_id", f.callID)
+	if f.traceID != "" {
+		record.AddAttrs(id, slog.String("trace_id", f.traceID), slog.String("span_id", f.spanID))
+	} else {
+		record.AddAttrs(id)
+	}
+	return record
 }

@@ -1,0 +1,217 @@
+package watchdog
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// guardedWriter is the handler's ResponseWriter under a deadline: once the
+// watchdog has answered in its place or cut its answer, writes fail under
+// the lock, so a late handler can't race the watchdog.
+type guardedWriter struct {
+	w  http.ResponseWriter
+	mu sync.Mutex
+	// header is the handler's own map, copied to w's when the answer
+	// begins, so the watchdog's 504 never shares a map with a late handler.
+	header   http.Header
+	started  bool     // the handler has begun its answer
+	closed   closedBy // the answer is no longer the handler's, and why
+	overdue  bool     // closed while the handler still ran
+	returned bool     // the handler has returned
+}
+
+// closedBy says why a handler may no longer write: 0 while it may.
+type closedBy uint8
+
+const (
+	closedBy504 closedBy = 1 + iota // the watchdog answered 504 in its place
+	closedByCut                     // its deadline cut the answer it began
+)
+
+// err is what the handler's writes fail with.
+func (c closedBy) err() error {
+	if c == closedBy504 {
+		return errAbandoned
+	}
+	return errCut
+}
+
+var (
+	errAbandoned = fmt.Errorf("watchdog: the call's deadline (exec_timeout or X-Timeout) passed before its answer began, and the watchdog answered 504: %w", context.DeadlineExceeded)
+	errCut       = fmt.Errorf("watchdog: the call's deadline (exec_timeout or X-Timeout) passed after its answer began, and the answer was cut: %w", context.DeadlineExceeded)
+)
+
+// release records the handler's return and reports whether it was overdue
+// and whether its answer was cut.
+func (g *guardedWriter) release() (overdue, cut bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.returned = true
+	return g.overdue, g.closed == closedByCut
+}
+
+// finish runs once the handler has returned without panicking and reports
+// whether it answered. One that wrote nothing has its headers moved over for
+// net/http's implicit 200, unless its deadline had passed: then it did not
+// answer, and its headers are dropped for the watchdog's 504. An answer
+// begun is cut if the deadline had passed.
+func (g *guardedWriter) finish(deadlinePassed bool) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.returned = true
+	switch {
+	case g.closed != 0:
+	case deadlinePassed && g.started:
+		g.closed = closedByCut
+	case deadlinePassed:
+		g.closed = closedBy504
+		return false
+	default:
+		g.begin() // the headers of an answer without a body, if none began
+	}
+	return true
+}
+
+// Header is the handler's alone; the watchdog's answer never uses it.
+func (g *guardedWriter) Header() http.Header {
+	if g.header == nil {
+		g.header = make(http.Header)
+	}
+	return g.header
+}
+
+// begin marks the answer as started, moving the handler's headers over.
+// The caller holds mu.
+func (g *guardedWriter) begin() {
+	if g.started {
+		return
+	}
+	g.started = true
+	dst := g.w.Header()
+	for k, v := range g.header {
+		dst[k] = v
+	}
+}
+
+func (g *guardedWriter) WriteHeader(code int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != 0 {
+		return
+	}
+	if informational(code) && !g.started {
+		g.informational(code)
+		return
+	}
+	g.begin()
+	g.w.WriteHeader(code)
+}
+
+// informational sends a 1xx with the handler's headers as they are now, as
+// net/http does, without beginning the answer: the handler still owes its
+// final status, and the watchdog may still answer 504. The headers are taken
+// back out of w's map afterwards, so a 504 never carries them. The caller
+// holds mu.
+func (g *guardedWriter) informational(code int) {
+	dst := g.w.Header()
+	var before http.Header // dst's own values of the keys the handler set
+	for k, v := range g.header {
+		if old, ok := dst[k]; ok {
+			if before == nil {
+				before = make(http.Header)
+			}
+			before[k] = old
+		}
+		dst[k] = v
+	}
+	g.w.WriteHeader(code)
+	for k := range g.header {
+		if old, ok := before[k]; ok {
+			dst[k] = old
+		} else {
+			delete(dst, k)
+		}
+	}
+}
+
+func (g *guardedWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != 0 {
+		return 0, g.closed.err()
+	}
+	g.begin()
+	return g.w.Write(p)
+}
+
+// ReadFrom copies through Write, chunk by chunk under the lock, with a pooled
+// buffer (see recorder.ReadFrom).
+func (g *guardedWriter) ReadFrom(src io.Reader) (int64, error) { return copyPooled(g, src) }
+
+func (g *guardedWriter) Flush() {
+	_ = g.FlushError()
+}
+
+func (g *guardedWriter) FlushError() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != 0 {
+		return g.closed.err()
+	}
+	g.begin()
+	return http.NewResponseController(g.w).Flush()
+}
+
+func (g *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != 0 {
+		return nil, nil, g.closed.err()
+	}
+	g.begin()
+	return http.NewResponseController(g.w).Hijack()
+}
+
+// The deadlines and full duplex pass through under the lock, refused once
+// the watchdog has answered or cut the answer: the connection is no longer
+// the handler's. A
+// deadline set before then holds for the watchdog's 504 too, which is
+// written on the same connection.
+
+func (g *guardedWriter) SetReadDeadline(deadline time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != 0 {
+		return g.closed.err()
+	}
+	return http.NewResponseController(g.w).SetReadDeadline(deadline)
+}
+
+func (g *guardedWriter) SetWriteDeadline(deadline time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != 0 {
+		return g.closed.err()
+	}
+	return http.NewResponseController(g.w).SetWriteDeadline(deadline)
+}
+
+func (g *guardedWriter) EnableFullDuplex() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed != 0 {
+		return g.closed.err()
+	}
+	return http.NewResponseController(g.w).EnableFullDuplex()
+}
+
+// Unwrap is deliberately absent: everything that reaches w must go through
+// the lock, so each http.ResponseController feature has its own method above
+// (TestGuardedWriterCoversResponseController fails when Go adds one). The
+// deprecated http.CloseNotifier is not passed on; r.Context() says the same.
