@@ -11,16 +11,7 @@ import (
 // TestBuildAsTheDockerfile: the build's gates are the image's: gofmt, and
 // the function's own tests with -tests (skipped without it).
 func TestBuildAsTheDockerfile(t *testing.T) {
-	if os.Getenv("INPROC_SDK_PROXY") == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("INPROC_SDK_PROXY is not set: run the tests through scripts/test.sh")
-		}
-		t.Skip("needs the SDK's module proxy: run as scripts/sdk.sh run -- go test ./localstack/")
-	}
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := withSDKProxy(t)
 	const lang = "golang-middleware-inproc"
 	template := filepath.Join(repo, "template", lang)
 	failing := "package function\n\nimport \"testing\"\n\nfunc TestFailsOnPurpose(t *testing.T) { t.Fatal(\"on purpose\") }\n"

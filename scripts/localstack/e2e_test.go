@@ -137,9 +137,10 @@ type runningStack struct {
 	exited chan error
 }
 
-// startStack lays out a stack as "faas-cli template pull" and "faas-cli
-// new" make it, with the functions above, and starts the command on it.
-func startStack(t *testing.T) *runningStack {
+// withSDKProxy skips the test unless it runs under scripts/sdk.sh run (and
+// fails it under CI), and returns the repository root.
+func withSDKProxy(t *testing.T) string {
+	t.Helper()
 	if os.Getenv("INPROC_SDK_PROXY") == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal("INPROC_SDK_PROXY is not set: run the tests through scripts/test.sh")
@@ -150,6 +151,13 @@ func startStack(t *testing.T) *runningStack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return repo
+}
+
+// startStack lays out a stack as "faas-cli template pull" and "faas-cli
+// new" make it, with the functions above, and starts the command on it.
+func startStack(t *testing.T) *runningStack {
+	repo := withSDKProxy(t)
 	dir := t.TempDir()
 	bin := filepath.Join(t.TempDir(), "local-stack")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
