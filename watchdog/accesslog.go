@@ -115,7 +115,7 @@ func (l *accessLine) append(b []byte, f *accessFields) ([]byte, bool) {
 	b = append(b, " bytes="...)
 	b = strconv.AppendInt(b, f.bytes, 10)
 	b = append(b, " duration="...)
-	b = append(b, f.duration.String()...)
+	b = appendDuration(b, f.duration)
 	if f.aborted != 0 {
 		b = append(b, " aborted="...)
 		b = append(b, f.aborted.String()...)
@@ -154,32 +154,94 @@ func (l *accessLine) formattedSecond(t time.Time) *formattedSecond {
 // ASCII without space, '"', '\\' or '=' (the JSON handler escapes '"' and
 // '\\', the text handler quotes those, space and '='). The text handler
 // quotes the empty string too: append checks for it where it can occur.
+//
+// Eight bytes are tested at a time, as one word, for a call id is checked
+// on every call.
 func plain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' || c == '=' {
+	for ; len(s) >= 8; s = s[8:] {
+		x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		if !plainWord(x) {
 			return false
 		}
 	}
-	return true
+	if len(s) == 0 {
+		return true
+	}
+	x := uint64(ones * 'a') // the rest of the word: a plain byte
+	for i := range len(s) {
+		x = x&^(0xff<<(8*i)) | uint64(s[i])<<(8*i)
+	}
+	return plainWord(x)
 }
+
+// plainWord reports whether each byte of x is plain. Each test sets the top
+// bit of some byte when x has a byte of its kind (exact for "some byte",
+// not for which one).
+func plainWord(x uint64) bool {
+	below := (x - '!'*ones) &^ x // a byte below '!': space, controls
+	above := (x + ones) | x      // a byte above '~'
+	return (below|above|zeroByte(x^'"'*ones)|zeroByte(x^'\\'*ones)|zeroByte(x^'='*ones))&tops == 0
+}
+
+// ones and tops are 0x01 and 0x80 in each byte of a word.
+const ones, tops = 0x0101010101010101, 0x8080808080808080
+
+// zeroByte sets the top bit of some byte of the result when x has a zero
+// byte (and only then, once masked with tops).
+func zeroByte(x uint64) uint64 { return (x - ones) &^ x }
 
 // appendNanos writes the fraction of a second as time.RFC3339Nano does:
 // up to nine digits, trailing zeros dropped, nothing for none.
-func appendNanos(b []byte, ns int) []byte {
-	if ns == 0 {
-		return b
+func appendNanos(b []byte, ns int) []byte { return appendFraction(b, uint64(ns), 9) }
+
+// appendFraction writes v as the prec digits after a decimal point, as
+// time.RFC3339Nano and time.Duration.String do: trailing zeros dropped, and
+// nothing, not even the point, when all are zeros.
+func appendFraction(b []byte, v uint64, prec int) []byte {
+	var digits [9]byte
+	for i := prec - 1; i >= 0; i-- {
+		digits[i] = byte('0' + v%10)
+		v /= 10
 	}
-	var digits [10]byte
-	digits[0] = '.'
-	for i := 9; i >= 1; i-- {
-		digits[i] = byte('0' + ns%10)
-		ns /= 10
-	}
-	n := 10
-	for digits[n-1] == '0' {
+	n := prec
+	for n > 0 && digits[n-1] == '0' {
 		n--
 	}
-	return append(b, digits[:n]...)
+	if n == 0 {
+		return b
+	}
+	return append(append(b, '.'), digits[:n]...)
+}
+
+// appendDuration writes d as d.String() does, which is how slog's text
+// handler writes a duration, without making the string: the access line
+// writes one on every call.
+func appendDuration(b []byte, d time.Duration) []byte {
+	u := uint64(d)
+	if d < 0 {
+		b = append(b, '-')
+		u = -u
+	}
+	switch {
+	case u == 0:
+		return append(b, "0s"...)
+	case u < uint64(time.Microsecond):
+		return append(strconv.AppendUint(b, u, 10), "ns"...)
+	case u < uint64(time.Millisecond):
+		return append(appendFraction(strconv.AppendUint(b, u/1e3, 10), u%1e3, 3), "µs"...)
+	case u < uint64(time.Second):
+		return append(appendFraction(strconv.AppendUint(b, u/1e6, 10), u%1e6, 6), "ms"...)
+	}
+	// Hours, minutes and seconds; no days, which differ in length.
+	sec, frac := u/1e9, u%1e9
+	if h := sec / 3600; h > 0 {
+		b = append(strconv.AppendUint(b, h, 10), 'h')
+	}
+	if sec >= 60 {
+		b = append(strconv.AppendUint(b, sec/60%60, 10), 'm')
+	}
+	return append(appendFraction(strconv.AppendUint(b, sec%60, 10), frac, 9), 's')
 }
 
 // appendMillis writes the fraction of a second as slog's text handler
@@ -191,6 +253,7 @@ func appendMillis(b []byte, ns int) []byte {
 
 // isProbe reports a Kubernetes probe by its User-Agent, read from the map
 // directly: the key is canonical, so Header.Get's canonicalisation is waste.
+// Kubernetes probes with GET only: other methods need not ask.
 func isProbe(r *http.Request) bool {
 	ua := r.Header["User-Agent"]
 	return len(ua) > 0 && strings.HasPrefix(ua[0], "kube-probe")
@@ -202,6 +265,8 @@ func isProbe(r *http.Request) bool {
 // trace and span ids. Kubernetes probes are not logged. line,
 // when not nil, writes the line itself over the watchdog's own logger (see
 // accessLine).
+//
+//go:noinline (a layer: see Server.build)
 func withAccessLog(logger *slog.Logger, line *accessLine, next callHandler) callHandler {
 	// The record is built here and handed to the handler under the call-id
 	// one, with the id added once: LogAttrs would read the clock again and
@@ -213,10 +278,10 @@ func withAccessLog(logger *slog.Logger, line *accessLine, next callHandler) call
 	return func(rec *recorder, r *http.Request) {
 		next(rec, r)
 		ctx := r.Context()
-		if !h.Enabled(ctx, slog.LevelInfo) || isProbe(r) {
+		if !h.Enabled(ctx, slog.LevelInfo) || r.Method == http.MethodGet && isProbe(r) {
 			return
 		}
-		end := rec.finished()
+		end, c := rec.finished(), callFrom(ctx)
 		f := accessFields{
 			end:      end,
 			method:   r.Method,
@@ -225,9 +290,11 @@ func withAccessLog(logger *slog.Logger, line *accessLine, next callHandler) call
 			bytes:    rec.bytes,
 			duration: end.Sub(rec.start),
 			aborted:  rec.aborted,
-			callID:   loggableCallID(CallID(ctx)),
 		}
-		f.traceID, f.spanID = callFrom(ctx).logIDs()
+		if c != nil {
+			f.callID = loggableCallID(c.id)
+		}
+		f.traceID, f.spanID = c.logIDs()
 		if line != nil && line.write(&f) {
 			return
 		}

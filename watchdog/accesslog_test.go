@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -137,4 +138,39 @@ func TestOwnAccessLog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPlain checks plain, which tests a word at a time, against the rule
+// it implements tested a byte at a time.
+func FuzzPlain(f *testing.F) {
+	for _, s := range []string{"", "4e0c7f1a-2b3d-4c5e-8f60-718293a4b5c6", "/orders/42", "POST",
+		"a b", `a"b`, `a\b`, "a=b", "abcdefg\x7f", "abcdefgh~", "héllo", "\x00bcdefghijk", "!!!!!!!!~~~~~~~~", "12345678=", "1234567 ", "abc=defgh", "ab\"cdefgh", "a\\bcdefgh", "abcdefg\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := true
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < '!' || c > '~' || c == '"' || c == '\\' || c == '=' {
+				want = false
+			}
+		}
+		if got := plain(s); got != want {
+			t.Errorf("plain(%q) = %v, want %v", s, got, want)
+		}
+	})
+}
+
+// FuzzAppendDuration checks that the access line writes a duration as
+// time.Duration.String does, as slog's text handler would.
+func FuzzAppendDuration(f *testing.F) {
+	for _, d := range []int64{0, 1, 999, 1000, 1001, 123456, 999999, 1e6, 1500000, 999999999, 1e9, 1e9 + 1, 59e9, 60e9, 61500e6,
+		3600e9, 3661e9 + 5, -1, -123456, math.MaxInt64, math.MinInt64} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, n int64) {
+		d := time.Duration(n)
+		if got, want := string(appendDuration([]byte("x="), d)), "x="+d.String(); got != want {
+			t.Errorf("appendDuration(%d) = %q, want %q", n, got, want)
+		}
+	})
 }

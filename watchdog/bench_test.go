@@ -134,7 +134,7 @@ func TestChainAllocations(t *testing.T) {
 // every call, within its size class: a field added to it moves every call
 // to the next class up. On 64-bit platforms; pointers are smaller elsewhere.
 func TestCallSize(t *testing.T) {
-	const sizeClass = 448
+	const sizeClass = 768
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("sized for 64-bit platforms")
 	}

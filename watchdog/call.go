@@ -3,7 +3,6 @@ package watchdog
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
@@ -17,7 +16,8 @@ const CallIDHeader = "X-Call-Id"
 type callKey struct{}
 
 // call is what the watchdog keeps for one call, in one allocation: its id,
-// the recorder its answer goes through and, under exec_timeout, the guard
+// the request the handler gets, the recorder its answer goes through and,
+// under exec_timeout, the guard
 // around the handler's writer and the handler's deadline. It is also the
 // context the handler sees, so CallID and Logger find it in one lookup (and,
 // under exec_timeout, the handler's deadline context: see exectimeout.go).
@@ -38,6 +38,9 @@ type call struct {
 	// response: each header gets its own, so neither allocates.
 	requestID, responseID [1]string
 	idBuf                 [36]byte // a generated id's text; see newID
+	// req is the request the handler gets: withCall's r over the call as
+	// its context, made here rather than by an allocation of its own.
+	req http.Request
 }
 
 func (c *call) Value(key any) any {
@@ -50,8 +53,11 @@ func (c *call) Value(key any) any {
 // callFrom returns the call whose context is ctx, or nil outside one or
 // for a nil ctx.
 func callFrom(ctx context.Context) *call {
-	if ctx == nil {
+	switch ctx := ctx.(type) {
+	case nil:
 		return nil
+	case *call: // the handler's context as withCall made it: no lookup
+		return ctx
 	}
 	c, _ := ctx.Value(callKey{}).(*call)
 	return c
@@ -86,6 +92,8 @@ type callHandler func(rec *recorder, r *http.Request)
 
 // handler is h as the innermost callHandler: from there on the recorder is
 // just the ResponseWriter.
+//
+//go:noinline (a layer: see Server.build)
 func handler(h http.Handler) callHandler {
 	return func(rec *recorder, r *http.Request) { h.ServeHTTP(rec, r) }
 }
@@ -93,6 +101,8 @@ func handler(h http.Handler) callHandler {
 // withCall starts the watchdog's record of a call: the time it arrived, its
 // id (the caller's X-Call-Id or a new one, on the request the handler sees
 // and on the response), and the recorder every later step writes through.
+//
+//go:noinline (a layer: see Server.build)
 func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Time), next callHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{Context: r.Context(), scope: sc}
@@ -111,7 +121,8 @@ func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Tim
 		c.responseID[0] = c.id
 		w.Header()[CallIDHeader] = c.responseID[:]
 		c.trace = traceFrom(r.Header)
-		next(&c.rec, r.WithContext(c))
+		c.req = *r.WithContext(c) // inlined, its copy is a temporary
+		next(&c.rec, &c.req)
 		c.rec.setDuration() // for an answer net/http sends itself: no write at all
 		c.dropIfAborted()
 	})
@@ -126,20 +137,36 @@ func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Tim
 // them, as the recorder's X-Duration-Seconds is (see setDuration): a call is
 // never reused.
 func (c *call) newID() string {
-	var u [16]byte
-	binary.BigEndian.PutUint64(u[:8], rand.Uint64())
-	binary.BigEndian.PutUint64(u[8:], rand.Uint64())
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // variant 10
-	b := &c.idBuf
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return unsafe.String(&b[0], len(b))
+	hi := rand.Uint64()&^(0xf<<12) | 0x4<<12 // version 4
+	lo := rand.Uint64()&^(0x3<<62) | 0x2<<62 // variant 10
+	formatUUID(&c.idBuf, hi, lo)
+	return unsafe.String(&c.idBuf[0], len(c.idBuf))
+}
+
+// formatUUID writes the UUID whose bits are hi and lo, most significant
+// first, in its text form: 8-4-4-4-12 lower-case hex digits.
+func formatUUID(b *[36]byte, hi, lo uint64) {
+	be := binary.BigEndian
+	be.PutUint64(b[0:], hexDigits(uint32(hi>>32)))
+	d := hexDigits(uint32(hi))
+	be.PutUint32(b[9:], uint32(d>>32))
+	be.PutUint32(b[14:], uint32(d))
+	d = hexDigits(uint32(lo >> 32))
+	be.PutUint32(b[19:], uint32(d>>32))
+	be.PutUint32(b[24:], uint32(d))
+	be.PutUint64(b[28:], hexDigits(uint32(lo)))
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+}
+
+// hexDigits returns the eight lower-case hex digits of v, the first in the
+// top byte, worked out for all eight at once: each nibble is spread to a
+// byte of its own, then each byte becomes its digit.
+func hexDigits(v uint32) uint64 {
+	x := uint64(v)
+	x = x&0xffff0000<<16 | x&0xffff
+	x = x&0x0000ff000000ff00<<8 | x&0x000000ff000000ff
+	x = x&0x00f000f000f000f0<<4 | x&0x000f000f000f000f
+	// '0' added to each, and 'a'-'0'-10 more to those over 9.
+	over9 := (x + 6*ones) >> 4 & ones
+	return x + '0'*ones + over9*('a'-'0'-10)
 }

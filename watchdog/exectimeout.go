@@ -86,6 +86,7 @@ func newExecTimeout(limit time.Duration) *execTimeout {
 	return t
 }
 
+//go:noinline (a layer: see Server.build)
 func (t *execTimeout) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, err := t.deadlineFor(r)
@@ -134,10 +135,11 @@ func (t *execTimeout) deadlineFor(r *http.Request) (time.Duration, error) {
 // 504 says "Connection: close").
 func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Handler, limit time.Duration) {
 	c := callFrom(r.Context()) // serve runs inside withCall
-	tc, arrived := &c.timed, c.rec.start
+	tc := &c.timed
 	// Flushes grant write_timeout up to the deadline, with the room the
 	// default write_timeout leaves for the 504 written at it.
-	c.rec.writeLimit = arrived.Add(limit + timeoutHeadroom).UnixNano()
+	deadline := c.rec.start.Add(limit)
+	c.rec.writeLimit = deadline.UnixNano() + int64(timeoutHeadroom)
 	gw, ctx := &tc.guard, &tc.ctx
 	gw.w = w
 	tc.r, tc.limit = r, limit
@@ -145,13 +147,13 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 	if t.callIsContext && r.Context() == context.Context(c) {
 		// Nothing wrapped the call's context: the call becomes the
 		// handler's context itself, and r needs no second copy for it.
-		ctx.init(c.Context, arrived.Add(limit))
+		ctx.init(c.Context, deadline)
 		tc.isContext.Store(true)
 	} else {
-		ctx.init(r.Context(), arrived.Add(limit))
+		ctx.init(r.Context(), deadline)
 		handlerReq = r.WithContext(ctx)
 	}
-	wait := time.Until(ctx.deadline)
+	wait := time.Until(deadline)
 	if wait <= 0 {
 		ctx.cancel(context.DeadlineExceeded) // as context.WithDeadline would be
 	}
@@ -161,29 +163,36 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 	} else {
 		timer = time.AfterFunc(wait, func() { t.expire(tc) })
 	}
-	defer func() {
-		// Runs on panics too. Taking gw's lock waits out an expire that is
-		// writing, so nothing touches w once the handler has returned.
-		if timer != nil {
-			timer.Stop()
-		} else {
-			t.queue.remove(tc)
-		}
-		ctx.release()
-		overdue, cut := gw.release()
-		if overdue {
-			t.overdue.Add(-1)
-		}
-		if cut {
-			abortAnswer(r.Context(), abortedExecTimeout)
-		}
-	}()
+	returned := false
+	// Runs on panics too: the handler is done with w either way.
+	defer func() { t.end(w, tc, timer, returned) }()
 	next.ServeHTTP(gw, handlerReq)
-	// A handler that returns once its deadline has passed gets what one
-	// still running gets, whichever side noticed the deadline first: a 504
-	// if it wrote nothing, its answer cut if it had begun one.
-	if !gw.finish(ctx.Err() == context.DeadlineExceeded) {
-		t.answerTimeout(w, r, limit, false)
+	returned = true
+}
+
+// end runs once the handler is done, returned or panicking. It takes the
+// call off its timer first, then decides under gw's lock, which waits out
+// an expire that is writing, so nothing touches w once the handler is done
+// but end itself. A handler that returned after its deadline gets what one
+// still running gets, whichever side noticed the deadline first: a 504 if
+// it wrote nothing, its answer cut if it had begun one.
+func (t *execTimeout) end(w http.ResponseWriter, tc *timedCall, timer *time.Timer, returned bool) {
+	if timer != nil {
+		timer.Stop()
+	} else {
+		t.queue.remove(tc)
+	}
+	gw := &tc.guard
+	deadlinePassed := tc.ctx.release() == context.DeadlineExceeded && returned
+	answered, overdue, cut := gw.end(returned, deadlinePassed)
+	if overdue {
+		t.overdue.Add(-1)
+	}
+	if cut {
+		abortAnswer(tc.r.Context(), abortedExecTimeout)
+	}
+	if !answered {
+		t.answerTimeout(w, tc.r, tc.limit, false)
 	}
 }
 
@@ -374,6 +383,11 @@ func (d *deadlineContext) innerLocked() *innerContext {
 func (d *deadlineContext) Err() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.errLocked()
+}
+
+// errLocked is Err; the caller holds mu.
+func (d *deadlineContext) errLocked() error {
 	if d.err == nil {
 		if in := d.inner.Load(); in != nil {
 			d.err = in.ctx.Err()
@@ -425,16 +439,19 @@ func (d *deadlineContext) endInner(in *innerContext, err error) {
 	in.cancel()
 }
 
-// release runs once the handler has returned: as the cancel of
+// release runs once the handler is done: as the cancel of
 // context.WithDeadline, it cancels what the handler left running on ctx
-// and stops following the parent.
-func (d *deadlineContext) release() {
+// and stops following the parent. It returns what Err returned just
+// before: DeadlineExceeded if the deadline had passed by then.
+func (d *deadlineContext) release() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	err := d.errLocked()
 	if in := d.inner.Load(); in != nil && in.stop != nil {
 		in.stop()
 	}
 	d.cancelLocked(context.Canceled)
+	return err
 }
 
 func (d *deadlineContext) String() string {

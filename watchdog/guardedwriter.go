@@ -47,41 +47,49 @@ var (
 	errCut       = fmt.Errorf("watchdog: the call's deadline (exec_timeout or X-Timeout) passed after its answer began, and the answer was cut: %w", context.DeadlineExceeded)
 )
 
-// release records the handler's return and reports whether it was overdue
-// and whether its answer was cut.
-func (g *guardedWriter) release() (overdue, cut bool) {
+// end records that the handler is done, and reports whether it answered,
+// whether it was overdue, and whether its answer was cut. A handler that
+// returned without writing has its headers moved over for net/http's
+// implicit 200, unless its deadline had passed: then it did not answer, and
+// its headers are dropped for the watchdog's 504. An answer begun is cut if
+// the deadline had passed. A handler that panicked answered nothing here:
+// withRecover answers for it. The header map goes back to headerMaps.
+func (g *guardedWriter) end(returned, deadlinePassed bool) (answered, overdue, cut bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.returned = true
-	return g.overdue, g.closed == closedByCut
-}
-
-// finish runs once the handler has returned without panicking and reports
-// whether it answered. One that wrote nothing has its headers moved over for
-// net/http's implicit 200, unless its deadline had passed: then it did not
-// answer, and its headers are dropped for the watchdog's 504. An answer
-// begun is cut if the deadline had passed.
-func (g *guardedWriter) finish(deadlinePassed bool) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.returned = true
+	answered = true
 	switch {
-	case g.closed != 0:
+	case !returned || g.closed != 0:
 	case deadlinePassed && g.started:
 		g.closed = closedByCut
 	case deadlinePassed:
 		g.closed = closedBy504
-		return false
+		answered = false
 	default:
 		g.begin() // the headers of an answer without a body, if none began
 	}
-	return true
+	if h := g.header; h != nil && len(h) <= maxPooledHeader {
+		clear(h)
+		headerMaps.Put(h)
+	}
+	g.header = nil
+	return answered, g.overdue, g.closed == closedByCut
 }
+
+// headerMaps keeps the handlers' header maps for later calls: once the
+// answer has begun, the values are the answer's (begin copies the slices,
+// not the strings), and the handler is done with the map when it returns,
+// as with every part of its ResponseWriter. A map grown past
+// maxPooledHeader keys is left to the garbage collector instead.
+var headerMaps = sync.Pool{New: func() any { return make(http.Header) }}
+
+const maxPooledHeader = 16
 
 // Header is the handler's alone; the watchdog's answer never uses it.
 func (g *guardedWriter) Header() http.Header {
 	if g.header == nil {
-		g.header = make(http.Header)
+		g.header = headerMaps.Get().(http.Header)
 	}
 	return g.header
 }

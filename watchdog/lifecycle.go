@@ -127,6 +127,8 @@ type lifecycle struct {
 // which only a caller ignoring /_/ready sends (a local run, say): the
 // function's pool or cache isn't there yet. Without start hooks the chain is
 // unchanged.
+//
+//go:noinline (a layer: see Server.build)
 func (s *Server) untilStarted(next http.Handler) http.Handler {
 	if len(s.life.start) == 0 {
 		return next

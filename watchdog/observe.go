@@ -91,6 +91,7 @@ func observe(observers []CallObserver, next callHandler) callHandler {
 	return next
 }
 
+//go:noinline (a layer: see Server.build)
 func withObserver(o CallObserver, next callHandler) callHandler {
 	return func(rec *recorder, r *http.Request) {
 		if ctx := o.Start(r); ctx != r.Context() {

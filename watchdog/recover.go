@@ -10,6 +10,8 @@ import (
 // withRecover answers 500 to a panicking call if nothing was sent yet, logs
 // the stack with the call id, and keeps the process alive. The limiter slot
 // and in-flight gauge are released by their own defers on the way out.
+//
+//go:noinline (a layer: see Server.build)
 func withRecover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {

@@ -82,6 +82,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated variant numbers to run (1 is bare, 4 the floor), default all")
 	shapes := flag.String("shapes", "plain,gateway", "comma-separated call shapes: plain, gateway (tests/internal/callshape)")
 	repo := flag.String("repo", "..", "the repository's root")
+	keep := flag.String("keep", "", "a directory to keep each run's callgrind dump in, costs by instruction address (VARIANT-SHAPE-ROUND.out), beside the binary that ran (.bin)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "Usage, from tests/: sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost [flags]\n\nCounts instructions per call of whole server processes under callgrind; prints a markdown table.\n\nVariants:")
 		for i, v := range variants {
@@ -106,7 +107,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "callcost:", err)
 		os.Exit(2)
 	}
-	if err := run(*repo, chosen, chosenShapes, load{calls: *calls, warmup: *warmup, conns: *conns}, *runs, os.Stdout); err != nil {
+	if err == nil && *keep != "" {
+		err = os.MkdirAll(*keep, 0o755)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "callcost:", err)
+		os.Exit(2)
+	}
+	if err := run(*repo, chosen, chosenShapes, load{calls: *calls, warmup: *warmup, conns: *conns}, *runs, *keep, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "callcost:", err)
 		os.Exit(1)
 	}
@@ -131,7 +139,7 @@ func choose(only string) ([]int, error) {
 	return out, nil
 }
 
-func run(repo string, chosen []int, shapes []callshape.Shape, l load, runs int, out io.Writer) error {
+func run(repo string, chosen []int, shapes []callshape.Shape, l load, runs int, keep string, out io.Writer) error {
 	if _, err := exec.LookPath("valgrind"); err != nil {
 		return errors.New("valgrind not found: apt-get install valgrind")
 	}
@@ -158,7 +166,11 @@ func run(repo string, chosen []int, shapes []callshape.Shape, l load, runs int, 
 		for _, n := range chosen {
 			for _, sh := range shapes {
 				v := variants[n-1]
-				r, err := measure(work, bins[v.build], v, sh, l)
+				dump := ""
+				if keep != "" {
+					dump = filepath.Join(keep, fmt.Sprintf("%d-%s-%d.out", n, sh.Name, round+1))
+				}
+				r, err := measure(work, bins[v.build], v, sh, l, dump)
 				if err != nil {
 					return fmt.Errorf("%s, %s, round %d: %w", v.name, sh.Name, round+1, err)
 				}
@@ -253,8 +265,9 @@ type result struct {
 	gcPer100k    float64 // garbage collections per 100,000 calls
 }
 
-// measure runs v once under callgrind, called in shape sh.
-func measure(work, bin string, v variant, sh callshape.Shape, l load) (result, error) {
+// measure runs v once under callgrind, called in shape sh, and moves the
+// counted calls' dump to dump unless that is "".
+func measure(work, bin string, v variant, sh callshape.Shape, l load, dump string) (result, error) {
 	ports, err := freeport.Get(2) // the function's, and a template's metrics port
 	if err != nil {
 		return result{}, err
@@ -263,6 +276,13 @@ func measure(work, bin string, v variant, sh callshape.Shape, l load) (result, e
 	out := filepath.Join(work, "callgrind.out")
 	_ = os.Remove(out)
 	args := []string{"--tool=callgrind", "--callgrind-out-file=" + out, bin}
+	if dump != "" {
+		// Costs by instruction address: callgrind's own function names
+		// mislead in a Go program, whose goroutine switches and wrappers
+		// its call tracking does not follow; the binary beside the dump
+		// names the addresses (go tool addr2line).
+		args = append([]string{"--dump-instr=yes"}, args...)
+	}
 	// cpu.rdtscp=off: the runtime reads the clock with RDTSCP when a thread
 	// sleeps on a contended lock, an instruction valgrind 3.19 does not know
 	// (SIGILL); without it the runtime reads the same clock with RDTSC. The
@@ -311,8 +331,25 @@ func measure(work, bin string, v variant, sh callshape.Shape, l load) (result, e
 	if err != nil {
 		return result{}, err
 	}
+	if dump != "" {
+		if err := copyFile(out+".1", dump); err != nil {
+			return result{}, err
+		}
+		if err := copyFile(bin, strings.TrimSuffix(dump, ".out")+".bin"); err != nil {
+			return result{}, err
+		}
+	}
 	calls := float64(l.calls)
 	return result{instructions: float64(total) / calls, gcPer100k: float64(gcs) * 1e5 / calls}, nil
+}
+
+// copyFile copies a file: os.Rename can't cross file systems.
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, b, 0o755)
+	}
+	return err
 }
 
 func control(flag, pid string) error {
