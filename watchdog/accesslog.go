@@ -156,23 +156,35 @@ func (l *accessLine) formattedSecond(t time.Time) *formattedSecond {
 // quotes the empty string too: append checks for it where it can occur.
 //
 // Eight bytes are tested at a time, as one word, for a call id is checked
-// on every call.
+// on every call; the last word of a string of eight or more overlaps the one
+// before.
 func plain(s string) bool {
-	for ; len(s) >= 8; s = s[8:] {
-		x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-		if !plainWord(x) {
-			return false
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c <= ' ' || c > '~' || c == '"' || c == '\\' || c == '=' {
+				return false
+			}
 		}
-	}
-	if len(s) == 0 {
 		return true
 	}
-	x := uint64(ones * 'a') // the rest of the word: a plain byte
-	for i := range len(s) {
-		x = x&^(0xff<<(8*i)) | uint64(s[i])<<(8*i)
+	for i := 0; ; i += 8 {
+		if i > len(s)-8 {
+			i = len(s) - 8
+		}
+		if !plainWord(word(s[i : i+8])) {
+			return false
+		}
+		if i == len(s)-8 {
+			return true
+		}
 	}
-	return plainWord(x)
+}
+
+// word is the eight bytes of s as one word.
+func word(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // plainWord reports whether each byte of x is plain. Each test sets the top
@@ -281,14 +293,15 @@ func withAccessLog(logger *slog.Logger, line *accessLine, next callHandler) call
 		if !h.Enabled(ctx, slog.LevelInfo) || r.Method == http.MethodGet && isProbe(r) {
 			return
 		}
-		end, c := rec.finished(), callFrom(ctx)
+		end, took := rec.finished()
+		c := callFrom(ctx)
 		f := accessFields{
 			end:      end,
 			method:   r.Method,
 			path:     r.URL.Path,
 			status:   callStatus(rec, r),
 			bytes:    rec.bytes,
-			duration: end.Sub(rec.start),
+			duration: took,
 			aborted:  rec.aborted,
 		}
 		if c != nil {

@@ -103,11 +103,13 @@ func handler(h http.Handler) callHandler {
 // and on the response), and the recorder every later step writes through.
 //
 //go:noinline (a layer: see Server.build)
-func withCall(sc *scope, streamWriteTimeout time.Duration, arrived func(time.Time), next callHandler) http.Handler {
+func withCall(sc *scope, streamWriteTimeout time.Duration, lastArrival *atomic.Int64, next callHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{Context: r.Context(), scope: sc}
 		c.rec = recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
-		arrived(c.rec.start)
+		if lastArrival != nil {
+			lastArrival.Store(c.rec.start.UnixNano())
+		}
 		// The constant keys are canonical already: reading the map directly
 		// skips Header.Get's canonicalisation.
 		if v := r.Header[CallIDHeader]; len(v) > 0 {

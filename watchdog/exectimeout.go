@@ -153,14 +153,14 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 		ctx.init(r.Context(), deadline)
 		handlerReq = r.WithContext(ctx)
 	}
-	wait := time.Until(deadline)
-	if wait <= 0 {
-		ctx.cancel(context.DeadlineExceeded) // as context.WithDeadline would be
-	}
 	var timer *time.Timer
 	if limit == t.limit {
-		t.queue.add(tc)
+		t.queue.add(tc) // a deadline already passed fires at once
 	} else {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			ctx.cancel(context.DeadlineExceeded) // as context.WithDeadline would be
+		}
 		timer = time.AfterFunc(wait, func() { t.expire(tc) })
 	}
 	returned := false

@@ -364,7 +364,7 @@ func TestCallIsHandlerContextOnlyUnwrapped(t *testing.T) {
 		{"wrapped", wrap(timeout.middleware(deadlineReport)), "call false, deadline true, wrapped true"},
 	} {
 		rec := httptest.NewRecorder()
-		withCall(&scope{logger: slog.New(slog.DiscardHandler)}, 0, func(time.Time) {}, handler(tc.h)).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		withCall(&scope{logger: slog.New(slog.DiscardHandler)}, 0, nil, handler(tc.h)).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 		if rec.Code != http.StatusOK || rec.Body.String() != tc.want {
 			t.Errorf("%s: %d %q, want 200 %q", tc.name, rec.Code, rec.Body, tc.want)
 		}

@@ -79,7 +79,8 @@ func (m *callMetrics) middleware(next callHandler) callHandler {
 func (m *callMetrics) done(rec *recorder, r *http.Request) {
 	p := m.pair(callStatus(rec, r), methodLabel(r.Method))
 	p.total.Inc()
-	p.duration.Update(rec.finished().Sub(rec.start).Seconds())
+	_, took := rec.finished()
+	p.duration.Update(took.Seconds())
 	if rec.aborted != 0 {
 		m.aborted[rec.aborted].Add(1)
 	}

@@ -100,7 +100,8 @@ func withObserver(o CallObserver, next callHandler) callHandler {
 		returned := false
 		defer func() {
 			// Deferred, so a call whose panic drops the connection ends too.
-			o.End(r.Context(), CallResult{Status: callStatus(rec, r), Bytes: rec.bytes, End: rec.finished(), Aborted: !returned || rec.aborted != 0})
+			end, _ := rec.finished()
+			o.End(r.Context(), CallResult{Status: callStatus(rec, r), Bytes: rec.bytes, End: end, Aborted: !returned || rec.aborted != 0})
 		}()
 		next(rec, r)
 		returned = true

@@ -137,7 +137,6 @@ func (s *Server) build(h http.Handler) {
 	s.metrics = newCallMetrics(func() float64 { return float64(s.timeout.overdue.Load()) })
 	s.metrics.own, s.life.metrics.logger = &s.life.metrics, s.logger
 	lim := &limiter{max: int64(cfg.MaxInflight)}
-	arrived := func(t time.Time) { s.lastArrival.Store(t.UnixNano()) }
 
 	// The handler under its deadline, panics caught: what every call runs,
 	// ready_path's probe (health.function) too.
@@ -150,7 +149,7 @@ func (s *Server) build(h http.Handler) {
 	// before jwt_auth, as upstream: a full function answers 429 before
 	// spending time on a signature.
 	function := s.untilStarted(
-		withCall(&s.scope, cfg.WriteTimeout, arrived,
+		withCall(&s.scope, cfg.WriteTimeout, &s.lastArrival,
 			observe(s.observers,
 				s.metrics.middleware(
 					s.accessLog(
@@ -163,7 +162,7 @@ func (s *Server) build(h http.Handler) {
 		lock = ""
 	}
 	s.health = &health{lockFile: lock, limiter: lim, readyPath: cfg.ReadyPath, checks: s.life.ready, scope: &s.scope,
-		function: withCall(&s.scope, cfg.WriteTimeout, func(time.Time) {}, handler(core))}
+		function: withCall(&s.scope, cfg.WriteTimeout, nil, handler(core))}
 
 	// A switch rather than http.ServeMux: the function sees every path as
 	// sent (no redirects for unclean paths), and nothing registered on

@@ -15,8 +15,9 @@ import (
 // which reaches net/http's read and write deadlines and full duplex.
 type recorder struct {
 	http.ResponseWriter
-	start time.Time // when the call reached the watchdog, for metrics and the log
-	end   time.Time // when the call was done; see finished
+	start time.Time     // when the call reached the watchdog, for metrics and the log
+	end   time.Time     // when the call was done; see finished
+	took  time.Duration // end less start
 	// status is the final status, once sent; never a 1xx but 101. An
 	// int32, so that it shares 8 bytes with the two fields after it (see
 	// TestCallSize).
@@ -40,13 +41,14 @@ func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recor
 	return &recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
 }
 
-// finished returns when the call was done, reading the clock once for the
-// access log and the metrics alike.
-func (r *recorder) finished() time.Time {
+// finished returns when the call was done and how long it took, reading
+// the clock once for the access log and the metrics alike.
+func (r *recorder) finished() (end time.Time, took time.Duration) {
 	if r.end.IsZero() {
 		r.end = time.Now()
+		r.took = r.end.Sub(r.start)
 	}
-	return r.end
+	return r.end, r.took
 }
 
 func (r *recorder) WriteHeader(code int) {
