@@ -464,8 +464,9 @@ func (d *deadlineContext) String() string {
 // serves them all, in place of a timer per call. The queue is kept sorted:
 // a call is linked in from the tail, past the few that arrived after it but
 // got here first (jwt_auth sits in between). A call that returns is unlinked
-// and the timer left as it is; when it fires with nothing due, it is armed
-// for the new head.
+// and the timer left as it is while other calls wait; when it fires with
+// nothing due, it is armed for the new head. The last call to leave stops
+// it, so an idle function has no timer to wake it.
 type deadlineQueue struct {
 	expire func(*timedCall) // run on a goroutine of its own for each call due
 
@@ -503,7 +504,7 @@ func (q *deadlineQueue) add(c *timedCall) {
 	}
 	c.queued = true
 	if q.armedFor.IsZero() || c.ctx.deadline.Before(q.armedFor) {
-		q.arm(c.ctx.deadline)
+		q.arm(c.ctx.deadline, time.Until(c.ctx.deadline))
 	}
 }
 
@@ -524,12 +525,16 @@ func (q *deadlineQueue) remove(c *timedCall) {
 		c.next.prev = c.prev
 	}
 	c.prev, c.next, c.queued = nil, nil, false
+	if q.head == nil && !q.armedFor.IsZero() {
+		q.timer.Stop()
+		q.armedFor = time.Time{}
+	}
 }
 
-// arm sets the timer for deadline; the caller holds mu.
-func (q *deadlineQueue) arm(deadline time.Time) {
+// arm sets the timer for deadline, wait from now; the caller holds mu.
+func (q *deadlineQueue) arm(deadline time.Time, wait time.Duration) {
 	q.armedFor = deadline
-	q.timer.Reset(time.Until(deadline))
+	q.timer.Reset(wait)
 }
 
 // fire takes the calls that are due off the queue and expires each on a
@@ -553,7 +558,7 @@ func (q *deadlineQueue) fire() {
 	}
 	q.armedFor = time.Time{}
 	if q.head != nil {
-		q.arm(q.head.ctx.deadline)
+		q.arm(q.head.ctx.deadline, q.head.ctx.deadline.Sub(now))
 	}
 	q.mu.Unlock()
 	if last == nil {

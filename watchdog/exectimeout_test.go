@@ -425,6 +425,70 @@ func TestDeadlineQueue(t *testing.T) {
 	}
 }
 
+// An idle function is never woken: once the last queued call has returned,
+// the queue's timer is stopped rather than left to fire with nothing due,
+// and it stays armed while any call is queued. The deadlines are hours off,
+// so no timer fires during the test; whether the timer is armed is read
+// from the timer itself (Stop reports whether it was).
+func TestDeadlineQueueStopsWhenEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		steps     string // "+a" adds call a, "-a" removes it; a is due first
+		wantArmed bool
+	}{
+		{"one call returned", "+a -a", false},
+		{"the earlier of two returned", "+a +b -a", true},
+		{"the later of two returned", "+a +b -b", true},
+		{"both returned, earlier first", "+a +b -a -b", false},
+		{"both returned, later first", "+a +b -b -a", false},
+		{"a call after the queue emptied", "+a -a +b", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newDeadlineQueue(func(c *timedCall) { t.Errorf("call with deadline %v expired", c.ctx.deadline) })
+			now := time.Now()
+			calls := map[byte]*timedCall{'a': new(timedCall), 'b': new(timedCall)}
+			calls['a'].ctx.deadline = now.Add(time.Hour)
+			calls['b'].ctx.deadline = now.Add(2 * time.Hour)
+			for _, step := range strings.Fields(tc.steps) {
+				if step[0] == '+' {
+					q.add(calls[step[1]])
+				} else {
+					q.remove(calls[step[1]])
+				}
+			}
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			if armed := q.timer.Stop(); armed != tc.wantArmed {
+				t.Errorf("after %q the timer is armed: %v, want %v", tc.steps, armed, tc.wantArmed)
+			}
+			if q.armedFor.IsZero() == tc.wantArmed {
+				t.Errorf("after %q armedFor = %v, want it zero only when the timer is stopped", tc.steps, q.armedFor)
+			}
+		})
+	}
+}
+
+// Through the whole chain: once calls under exec_timeout have returned, the
+// watchdog has left no deadline timer armed to wake the idle process.
+func TestExecTimeoutNoTimerAfterCalls(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ExecTimeout = time.Hour
+	s, err := New(echo, WithConfig(cfg), withOwnLogger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := echoCaller(t, s.fnServer.Handler)
+	for range 3 {
+		call()
+	}
+	q := s.timeout.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.timer.Stop() {
+		t.Errorf("after 3 calls returned, the exec_timeout timer is still armed (for %v); want it stopped", q.armedFor)
+	}
+}
+
 // Calls under exec_timeout share one timer; each still gets its 504 at its
 // own deadline, counted from its own arrival, with a call that came and
 // went between them and one with a shorter X-Timeout (a timer of its own).
