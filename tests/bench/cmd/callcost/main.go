@@ -82,7 +82,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated variant numbers to run (1 is bare, 4 the floor), default all")
 	shapes := flag.String("shapes", "plain,gateway", "comma-separated call shapes: plain, gateway (tests/internal/callshape)")
 	repo := flag.String("repo", "..", "the repository's root")
-	keep := flag.String("keep", "", "a directory to keep each run's callgrind dump in, costs by instruction address (VARIANT-SHAPE-ROUND.out), beside the binary that ran (.bin)")
+	keep := flag.String("keep", "", "a directory to keep each run's callgrind dump in, costs by instruction address (VARIANT-SHAPE-ROUND.out), and each binary that ran (echo.bin or TEMPLATE.bin), which names the addresses")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "Usage, from tests/: sh ../scripts/sdk.sh run -- go run ./bench/cmd/callcost [flags]\n\nCounts instructions per call of whole server processes under callgrind; prints a markdown table.\n\nVariants:")
 		for i, v := range variants {
@@ -156,6 +156,11 @@ func run(repo string, chosen []int, shapes []callshape.Shape, l load, runs int, 
 		}
 		if bins[v.build], err = build(repo, work, v.build); err != nil {
 			return fmt.Errorf("building %s: %w", v.build, err)
+		}
+		if keep != "" {
+			if err := copyFile(bins[v.build], filepath.Join(keep, v.build+".bin")); err != nil {
+				return err
+			}
 		}
 	}
 	// Round by round, every variant once per round and shape, so whatever
@@ -279,8 +284,8 @@ func measure(work, bin string, v variant, sh callshape.Shape, l load, dump strin
 	if dump != "" {
 		// Costs by instruction address: callgrind's own function names
 		// mislead in a Go program, whose goroutine switches and wrappers
-		// its call tracking does not follow; the binary beside the dump
-		// names the addresses (go tool addr2line).
+		// its call tracking does not follow; the binary kept beside the
+		// dumps names the addresses (go tool addr2line).
 		args = append([]string{"--dump-instr=yes"}, args...)
 	}
 	// cpu.rdtscp=off: the runtime reads the clock with RDTSCP when a thread
@@ -333,9 +338,6 @@ func measure(work, bin string, v variant, sh callshape.Shape, l load, dump strin
 	}
 	if dump != "" {
 		if err := copyFile(out+".1", dump); err != nil {
-			return result{}, err
-		}
-		if err := copyFile(bin, strings.TrimSuffix(dump, ".out")+".bin"); err != nil {
 			return result{}, err
 		}
 	}
