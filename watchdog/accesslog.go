@@ -43,6 +43,7 @@ type accessFields struct {
 	duration        time.Duration
 	aborted         abortReason
 	callID          string // already cut to maxLoggedCallID
+	callIDMade      bool   // callID is the watchdog's own: plain, unchecked
 	traceID, spanID string // both or neither
 }
 
@@ -64,7 +65,7 @@ func (l *accessLine) write(f *accessFields) bool {
 // append formats f as one line onto b, or reports false for a value that
 // would need quoting or escaping.
 func (l *accessLine) append(b []byte, f *accessFields) ([]byte, bool) {
-	if !plain(f.method) || !plain(f.path) || !plain(f.callID) || !plain(f.traceID) || !plain(f.spanID) ||
+	if !plain(f.method) || !plain(f.path) || !f.callIDMade && !plain(f.callID) || !plain(f.traceID) || !plain(f.spanID) ||
 		f.method == "" || f.path == "" || f.callID == "" {
 		return b, false
 	}
@@ -305,7 +306,7 @@ func withAccessLog(logger *slog.Logger, line *accessLine, next callHandler) call
 			aborted:  rec.aborted,
 		}
 		if c != nil {
-			f.callID = loggableCallID(c.id)
+			f.callID, f.callIDMade = loggableCallID(c.id), c.madeID()
 		}
 		f.traceID, f.spanID = c.logIDs()
 		if line != nil && line.write(&f) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,37 @@ func TestOwnAccessLog(t *testing.T) {
 				t.Errorf("no time or duration in %q", line)
 			}
 		})
+	}
+}
+
+// A caller's call id is never trusted to be plain: one that needs quoting
+// reaches the access line as slog's text handler writes it, and the
+// watchdog's own id, which is plain, unquoted.
+func TestAccessLineCallID(t *testing.T) {
+	cfg := testConfig(t)
+	logs := &logBuffer{}
+	s, err := New(echo, WithConfig(cfg), withOwnLogger(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{`a"b=c`, ""} {
+		req := httptest.NewRequest("POST", "/", strings.NewReader("hello"))
+		if id != "" {
+			req.Header.Set(CallIDHeader, id)
+		}
+		rec := httptest.NewRecorder()
+		s.fnServer.Handler.ServeHTTP(rec, req)
+		if err := s.logOut.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		want := ` call_id=` + strconv.Quote(id)
+		if id == "" {
+			want = ` call_id=` + rec.Header().Get(CallIDHeader)
+		}
+		lines := strings.Split(strings.TrimSuffix(logs.String(), "\n"), "\n")
+		if line := lines[len(lines)-1]; !strings.HasSuffix(line, want) {
+			t.Errorf("X-Call-Id %q: access line %q, want it to end %q", id, line, want)
+		}
 	}
 }
 

@@ -17,10 +17,10 @@ type callKey struct{}
 
 // call is what the watchdog keeps for one call, in one allocation: its id,
 // the request the handler gets, the recorder its answer goes through and,
-// under exec_timeout, the guard
-// around the handler's writer and the handler's deadline. It is also the
-// context the handler sees, so CallID and Logger find it in one lookup (and,
-// under exec_timeout, the handler's deadline context: see exectimeout.go).
+// under exec_timeout, the guard around the handler's writer and the
+// handler's deadline. It is also the context the handler sees, so CallID and
+// Logger find it in one lookup (and, under exec_timeout, the handler's
+// deadline context: see exectimeout.go).
 // One allocation in place of one for each part keeps a call cheap; the
 // guards are TestChainAllocations and tests/instructions.
 type call struct {
@@ -143,6 +143,12 @@ func (c *call) newID() string {
 	lo := rand.Uint64()&^(0x3<<62) | 0x2<<62 // variant 10
 	formatUUID(&c.idBuf, hi, lo)
 	return unsafe.String(&c.idBuf[0], len(c.idBuf))
+}
+
+// madeID reports whether c's id is newID's, which is plain text by
+// construction: the access line need not check it (see accessLine.append).
+func (c *call) madeID() bool {
+	return len(c.id) == len(c.idBuf) && unsafe.StringData(c.id) == &c.idBuf[0]
 }
 
 // formatUUID writes the UUID whose bits are hi and lo, most significant

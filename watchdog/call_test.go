@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +43,29 @@ func TestNewIDIsVersion4(t *testing.T) {
 			t.Fatalf("newID() made %q twice", id)
 		}
 		seen[id] = true
+	}
+}
+
+// TestMadeID checks that only an id newID made counts as the watchdog's
+// own, so a caller's id, whatever its text, is still checked before the
+// access line writes it unquoted.
+func TestMadeID(t *testing.T) {
+	made := new(call)
+	made.id = made.newID()
+	tests := []struct {
+		name string
+		c    *call
+		want bool
+	}{
+		{"made by newID", made, true},
+		{"the caller's", &call{id: "3f2a9c1e-7b4d-4e8f-a1c2-5d6e7f809a1b"}, false},
+		{"the caller's, not plain", &call{id: `3f2a9c1e-7b4d-4e8f-a1c2-5d6e7f80"a=b`}, false},
+		{"a copy of a made id", &call{id: strings.Clone(made.id)}, false},
+		{"none", new(call), false},
+	}
+	for _, tt := range tests {
+		if got := tt.c.madeID(); got != tt.want {
+			t.Errorf("%s: madeID() = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
