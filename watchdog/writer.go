@@ -42,13 +42,11 @@ func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recor
 }
 
 // finished returns when the call was done and how long it took, reading
-// the clock once for the access log and the metrics alike, and only its
-// monotonic reading: the end's wall time is the start's plus the duration,
-// so a step of the wall clock during the call moves neither.
+// the clock once for the access log and the metrics alike.
 func (r *recorder) finished() (end time.Time, took time.Duration) {
 	if r.end.IsZero() {
-		r.took = time.Since(r.start)
-		r.end = r.start.Add(r.took)
+		r.end = time.Now()
+		r.took = r.end.Sub(r.start)
 	}
 	return r.end, r.took
 }
