@@ -396,12 +396,14 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("slowloris", func(t *testing.T) {
+		// Before the dial: the server's header timeout starts once it has
+		// accepted, which can come before Dial returns here.
+		start := time.Now()
 		conn, err := net.Dial("tcp", s.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		start := time.Now()
 		closed := make(chan error, 1)
 		go func() {
 			_, err := io.ReadAll(conn) // returns when the server closes
