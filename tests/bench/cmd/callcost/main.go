@@ -103,10 +103,6 @@ func main() {
 	if err == nil && flag.NArg() > 0 {
 		err = fmt.Errorf("unexpected arguments %q: every setting is a flag", flag.Args())
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "callcost:", err)
-		os.Exit(2)
-	}
 	if err == nil && *keep != "" {
 		err = os.MkdirAll(*keep, 0o755)
 	}
