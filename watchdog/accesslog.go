@@ -11,10 +11,10 @@ import (
 
 // accessLine writes the access log's "call" record itself, straight into
 // the log batch, byte for byte as the watchdog's own slog handler (text or
-// JSON, no options) would: building a slog.Record and walking it through
-// the handler cost more than the rest of the chain together. It is used
-// only over the watchdog's own logger, whose output it knows; a logger
-// given by WithLogger gets the record through its handler.
+// JSON, no options) would, without building a slog.Record and walking it
+// through the handler, on every call. It is used only over the watchdog's
+// own logger, whose output it knows; a logger given by WithLogger gets the
+// record through its handler.
 //
 // Only values that need no quoting or escaping in either format are
 // written here; a call with any other method, path or call id falls back

@@ -39,8 +39,8 @@ type Config struct {
 	FunctionNamespace string // OPENFAAS_NAMESPACE, else the service account's namespace
 }
 
-// Defaults as the upstream inproc template chose them: a 10s call deadline with
-// read and write timeouts just above it, so a call that hits exec_timeout
+// Defaults: a 10s call deadline (upstream's in-process template's) with read
+// and write timeouts just above it, so a call that hits exec_timeout
 // still gets its 504 written before the server cuts the connection.
 const (
 	defaultPort        = 8080
@@ -83,13 +83,11 @@ func DefaultConfig() Config {
 // it reads nothing but env. Every bad value is reported, one per line, naming
 // the variable, the value and what is accepted.
 func ConfigFromEnv(env []string) (Config, error) {
-	vars := make(map[string]string, len(env))
-	for _, kv := range env {
-		if name, value, ok := strings.Cut(kv, "="); ok {
-			vars[name] = value
-		}
-	}
-	p := envParser{vars: vars}
+	return newEnvParser(env).config()
+}
+
+// config reads every setting from p's variables.
+func (p *envParser) config() (Config, error) {
 	cfg := DefaultConfig()
 
 	cfg.Port = p.port("port", cfg.Port)
@@ -126,8 +124,8 @@ func ConfigFromEnv(env []string) (Config, error) {
 	if p.boolean("jwt_auth_local", false) {
 		cfg.JWTIssuer = localIssuer
 	}
-	cfg.FunctionName = strings.TrimSpace(vars["OPENFAAS_NAME"])
-	cfg.FunctionNamespace = strings.TrimSpace(vars["OPENFAAS_NAMESPACE"])
+	cfg.FunctionName, _ = p.lookup("OPENFAAS_NAME")
+	cfg.FunctionNamespace, _ = p.lookup("OPENFAAS_NAMESPACE")
 	return cfg, errors.Join(p.errs...)
 }
 
@@ -155,6 +153,17 @@ func (c Config) Warnings() []string {
 type envParser struct {
 	vars map[string]string
 	errs []error
+	read []string // every name looked up: internal/settings lists them
+}
+
+func newEnvParser(env []string) *envParser {
+	vars := make(map[string]string, len(env))
+	for _, kv := range env {
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			vars[name] = value
+		}
+	}
+	return &envParser{vars: vars}
 }
 
 func (p *envParser) fail(name, want string) {
@@ -162,6 +171,7 @@ func (p *envParser) fail(name, want string) {
 }
 
 func (p *envParser) lookup(name string) (string, bool) {
+	p.read = append(p.read, name)
 	v, ok := p.vars[name]
 	return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
 }

@@ -32,9 +32,9 @@ func (r *recorder) setDuration() {
 }
 
 // appendSeconds writes d in seconds with six decimals, fmt's %f and
-// of-watchdog's format, in whole numbers: strconv.AppendFloat's 'f' costs
-// several times as much. The same digits but where d is a half microsecond
-// exactly, rounded up here and to the float's nearest there.
+// of-watchdog's format, in whole numbers rather than through a float64,
+// as it is written on every answer. The same digits but where d is a half
+// microsecond exactly, rounded up here and to the float's nearest there.
 func appendSeconds(b []byte, d time.Duration) []byte {
 	if d < 0 || d >= 1<<50 { // past 13 days the float64 rounds coarser: keep its digits
 		return strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)

@@ -297,3 +297,8 @@ func wait(t testing.TB, ch <-chan result) result {
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok")
 })
+
+// newRecorder is a recorder on its own, as withCall makes one inside a call.
+func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recorder {
+	return &recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
+}

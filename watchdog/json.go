@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -34,17 +35,20 @@ import (
 //   - 415 when a request with a body is not application/json or a +json
 //     type (parameters such as charset are accepted);
 //   - 400 naming what did not decode: the JSON Pointer of the value and
-//     the JSON type wanted there, never a Go type; 413 above max_body_bytes;
+//     the JSON type wanted there, never a Go type; 413 for a body of no
+//     declared length that runs over max_body_bytes;
 //   - for an error from fn, the status of an *Error in its chain (see
 //     StatusError), with its text and field list; else 500 with a generic
 //     message, the error itself going to the log rather than to the caller;
 //   - for a panic in fn, behind the watchdog, 500 in the same shape (the
 //     stack goes to the log as for any handler).
 //
-// Every error is an RFC 9457 problem (Content-Type application/problem+json):
-// {"title", "status", "detail", "errors": [{"pointer", "detail"}]}, where
-// errors lists the fields at fault, if any. docs/typed-json.md has the JSON
-// Schema.
+// Every error it answers is an RFC 9457 problem (Content-Type
+// application/problem+json): {"title", "status", "detail", "errors":
+// [{"pointer", "detail"}]}, where errors lists the fields at fault, if any.
+// docs/typed-json.md has the JSON Schema. The watchdog's own answers in
+// front of it are plain text: 413 for a declared Content-Length over
+// max_body_bytes, 429 over max_inflight, 504 at exec_timeout.
 func JSON[In, Out any](fn func(ctx context.Context, in In) (Out, error), opts ...JSONOption) http.Handler {
 	h := &jsonHandler[In, Out]{fn: fn, bind: bindFor[In](), answer: answerFor[Out]()}
 	for _, o := range opts {
@@ -92,9 +96,10 @@ type Response[T any] struct {
 	// 304. Errors are not answered here but returned, as an *Error.
 	Status int
 	// Header is added to the answer's headers. Content-Type is
-	// application/json unless Header sets a +json type of its own.
+	// application/json unless Header sets a +json type of its own;
+	// Content-Length is the encoded Body's.
 	Header http.Header
-	Body   T
+	Body   T // the answer, encoded as JSON
 }
 
 // NewResponse returns a Response with status, body and an empty Header to
@@ -196,15 +201,19 @@ func (h *jsonHandler[In, Out]) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	for k, v := range header {
 		wh[k] = v
 	}
-	if b != nil && !isJSONContentType(wh.Get("Content-Type")) {
-		wh.Set("Content-Type", "application/json")
+	if b != nil {
+		if !isJSONContentType(wh.Get("Content-Type")) {
+			wh.Set("Content-Type", "application/json")
+		}
+		// Declared, as net/http would declare it only for an answer that
+		// fits its buffer, and send a longer one chunked.
+		wh["Content-Length"] = []string{strconv.Itoa(len(b))}
 	}
 	if status != http.StatusOK {
 		w.WriteHeader(status)
 	}
-	// One Write of the whole answer: net/http sets Content-Length itself.
 	if b != nil {
-		_, _ = w.Write(b)
+		_, _ = w.Write(b) // the whole answer in one Write
 	}
 }
 

@@ -36,6 +36,7 @@ type FieldError struct {
 // StatusError(http.StatusNotFound, fmt.Errorf("order %q: no such order", id)).
 func StatusError(status int, err error) error { return &Error{Status: status, Err: err} }
 
+// Error is Err's text, or the status's for a nil Err.
 func (e *Error) Error() string {
 	if e.Err == nil {
 		return http.StatusText(e.Status)
@@ -43,6 +44,7 @@ func (e *Error) Error() string {
 	return e.Err.Error()
 }
 
+// Unwrap returns Err, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
 // problem is the body of every error answer of a JSON handler: an RFC 9457

@@ -12,6 +12,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -257,8 +258,25 @@ func TestJSONResponse(t *testing.T) {
 			}
 			if tt.code >= 400 {
 				checkProblem(t, rec.Code, rec.Header(), rec.Body.String())
+			} else if got, want := rec.Header().Get("Content-Length"), strconv.Itoa(len(tt.want)); tt.want != "" && got != want {
+				t.Errorf("Content-Length %q, want %s", got, want)
 			}
 		})
+	}
+}
+
+// An answer longer than net/http's buffer goes out whole, with its length,
+// not chunked.
+func TestJSONLongAnswer(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	h := JSON(func(context.Context, struct{}) (receipt, error) { return receipt{ID: long}, nil })
+	ts := startServer(t, testConfig(t), h)
+	res, body := ts.do(ts.request("GET", "/", nil))
+	if want := `{"id":"` + long + `","total":0}`; res.StatusCode != 200 || body != want {
+		t.Fatalf("= %d %.40s..., want 200 %.40s...", res.StatusCode, body, want)
+	}
+	if res.ContentLength != int64(len(body)) || len(res.TransferEncoding) != 0 {
+		t.Errorf("Content-Length %d, Transfer-Encoding %v: want %d, none", res.ContentLength, res.TransferEncoding, len(body))
 	}
 }
 

@@ -51,8 +51,10 @@ func OnStart(hook func(ctx context.Context) error) { hooks.Add(hooks.Start, hook
 func OnReady(check func(ctx context.Context) error) { hooks.Add(hooks.Ready, check) }
 
 // OnShutdown registers a cleanup hook for Main (close pools, flush buffers):
-// it runs after the drain, once no call is in flight, with a context that
-// ends after the cleanup timeout (5s for all hooks together). Hooks run in
+// it runs after the drain, once the calls in flight have finished or, at
+// write_timeout, been cut off (a cut call's handler may still be running:
+// Go can't stop it), with a context that ends after the cleanup timeout
+// (5s for all hooks together). Hooks run in
 // registration order, even after one fails; a failure makes the exit code 1.
 // Call OnShutdown from the function package's init function.
 func OnShutdown(hook func(ctx context.Context) error) { hooks.Add(hooks.Shutdown, hook) }
@@ -125,8 +127,9 @@ type lifecycle struct {
 
 // untilStarted answers 503 to calls that arrive while the start hooks run,
 // which only a caller ignoring /_/ready sends (a local run, say): the
-// function's pool or cache isn't there yet. Without start hooks the chain is
-// unchanged.
+// function's pool or cache isn't there yet. Such a call is logged and counted
+// as any other (this layer is inside withCall). Without start hooks the
+// chain is unchanged.
 //
 //go:noinline (a layer: see Server.build)
 func (s *Server) untilStarted(next http.Handler) http.Handler {

@@ -37,7 +37,7 @@ func ExampleOnStart() {
 		return nil
 	})
 	watchdog.OnShutdown(func(ctx context.Context) error {
-		pool = nil // after the drain, once no call is in flight
+		pool = nil // after the drain
 		return nil
 	})
 }

@@ -23,8 +23,8 @@ func (ts *testServer) startServing() {
 }
 
 // A start hook runs before anything reports healthy: while it runs, health
-// and ready answer 503, calls are refused with 503, and there is no lock
-// file; once it returns, all three turn.
+// and ready answer 503, calls are refused with 503 (logged and counted as
+// any call), and there is no lock file; once it returns, all three turn.
 func TestStartHookRunsBeforeHealthy(t *testing.T) {
 	cfg := testConfig(t)
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -73,6 +73,12 @@ func TestStartHookRunsBeforeHealthy(t *testing.T) {
 	}
 	if l := ts.logs.withMsg(t, "started"); len(l) != 1 || l[0]["start_hooks"] != 1.0 {
 		t.Errorf("started lines: %v", l)
+	}
+	if v := ts.metric(`http_requests_total{code="503",method="get"}`); v != 1 {
+		t.Errorf(`http_requests_total{code="503",method="get"} = %g, want 1: the call refused while starting`, v)
+	}
+	if l := ts.logs.withMsg(t, "call"); len(l) != 2 || l[0]["status"] != 503.0 || l[1]["status"] != 200.0 {
+		t.Errorf("access lines: %v, want the 503 while starting and the 200 after", l)
 	}
 }
 

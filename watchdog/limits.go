@@ -32,8 +32,8 @@ func (l *limiter) middleware(next http.Handler) http.Handler {
 	}
 	body := fmt.Sprintf("Concurrent request limit exceeded. Max concurrent requests: %d\n", l.max)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Released in a defer, whatever the handler does: upstream leaked a
-		// slot on every panic until the pod only answered 429.
+		// Released in a defer, whatever the handler does: a panic must not
+		// keep its slot, or the function would end up answering only 429.
 		defer l.inflight.Add(-1)
 		if l.inflight.Add(1) > l.max {
 			w.Header().Set("Content-Type", "text/plain")

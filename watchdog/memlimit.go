@@ -19,8 +19,8 @@ import (
 // limits.memory and be OOM-killed where a GC would have sufficed. At start
 // Main sets the Go memory limit to memoryLimitShare of the cgroup's limit,
 // unless something already set one (GOMEMLIMIT wins) or
-// auto_gomemlimit=false. The standard library does it in a few dozen lines;
-// KimMachineGun/automemlimit reads the same two files through more code.
+// auto_gomemlimit=false. It reads the cgroup's files with the standard
+// library alone.
 //
 // Where the cgroup's files are not mounted (faasd runs containers with
 // containerd's default spec, which mounts nothing at /sys/fs/cgroup), nothing

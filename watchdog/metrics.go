@@ -16,7 +16,8 @@ import (
 // buckets, so existing dashboards and scrape configs keep working:
 // http_requests_total{code,method}, http_request_duration_seconds{code,method}
 // and http_requests_in_flight. VictoriaMetrics/metrics writes the Prometheus
-// text format with a much smaller binary than client_golang; each server has its own Sets, never a global registry.
+// text format; client_golang, the larger library, stays out of the binary.
+// Each server has its own Sets, never a global registry.
 //
 // The library writes HELP lines without text, and only when a package-level
 // switch (metrics.ExposeMetadata) is on; there is no per-Set one. So the

@@ -27,7 +27,7 @@ import (
 // is a name written by two of the function's Metrics: a scrape with a name
 // twice is invalid, and Prometheus would drop all of it.
 type Metrics interface {
-	WritePrometheus(w io.Writer)
+	WritePrometheus(w io.Writer) // the series in the Prometheus text format
 }
 
 // RegisterMetrics registers a function's own series for Main (watchdogtest

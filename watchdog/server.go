@@ -148,12 +148,12 @@ func (s *Server) build(h http.Handler) {
 	// The function route's layers, outermost first. The limiter comes
 	// before jwt_auth, as upstream: a full function answers 429 before
 	// spending time on a signature.
-	function := s.untilStarted(
-		withCall(&s.scope, cfg.WriteTimeout, &s.lastArrival,
-			observe(s.observers,
-				s.metrics.middleware(
-					s.accessLog(
-						handler(lim.middleware(
+	function := withCall(&s.scope, cfg.WriteTimeout, &s.lastArrival,
+		observe(s.observers,
+			s.metrics.middleware(
+				s.accessLog(
+					handler(s.untilStarted(
+						lim.middleware(
 							s.authenticate(
 								core))))))))
 
@@ -232,7 +232,7 @@ func (s *Server) Config() Config { return s.cfg }
 // its call_id.
 func (s *Server) Logger() *slog.Logger { return s.logger }
 
-// Serve serves until ctx is done, then drains (see Shutdown's steps in
+// Serve serves until ctx is done, then drains (see drain's steps in
 // shutdown.go) and returns. Start-up failures (a port in use, a start hook's
 // error, an unwritable lock file) are returned, as is a drain that had to cut
 // calls off.

@@ -37,10 +37,6 @@ type recorder struct {
 	durationBuf [24]byte
 }
 
-func newRecorder(w http.ResponseWriter, streamWriteTimeout time.Duration) *recorder {
-	return &recorder{ResponseWriter: w, start: time.Now(), streamWriteTimeout: streamWriteTimeout}
-}
-
 // finished returns when the call was done and how long it took, reading
 // the clock once for the access log and the metrics alike.
 func (r *recorder) finished() (end time.Time, took time.Duration) {

@@ -15,12 +15,12 @@ import (
 
 // Request is one call, its body read in full.
 type Request struct {
-	Body        []byte
-	Header      http.Header
-	QueryString string
-	Method      string
-	Host        string
-	Path        string // the URL path the function was called with, e.g. "/" or "/orders/7"
+	Body        []byte      // the whole body, read before Handle is called
+	Header      http.Header // the request's headers, X-Call-Id among them
+	QueryString string      // the raw query, without "?", e.g. "id=7&full=1"
+	Method      string      // e.g. "POST"
+	Host        string      // the host the caller named
+	Path        string      // the URL path the function was called with, e.g. "/" or "/orders/7"
 	ctx         context.Context
 }
 
@@ -43,14 +43,14 @@ func (r *Request) WithContext(ctx context.Context) {
 
 // Response is the function's answer. A zero StatusCode means 200.
 type Response struct {
-	Body       []byte
-	StatusCode int
-	Header     http.Header
+	Body       []byte      // the answer's body
+	StatusCode int         // 0 is 200; outside 100 to 999, the call is answered 500
+	Header     http.Header // added to the answer's headers
 }
 
 // FunctionHandler is implemented by a function with a Handle method.
 type FunctionHandler interface {
-	Handle(req Request) (Response, error)
+	Handle(req Request) (Response, error) // answers one call
 }
 
 // HandlerFunc adapts a Handle function to http.Handler. A returned error
@@ -58,6 +58,8 @@ type FunctionHandler interface {
 // and is logged with the call id.
 type HandlerFunc func(Request) (Response, error)
 
+// ServeHTTP reads the body (400 if it can't, 413 over max_body_bytes),
+// calls f and writes its Response.
 func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r)
 	if err != nil {

@@ -49,8 +49,9 @@ const (
 	userAgent = "openfaas-watchdog"
 )
 
-// jwtAuth verifies tokens against the issuer's published keys. Its fields
-// are set by Start, before the server accepts calls, and only read after.
+// jwtAuth verifies tokens against the issuer's published keys. New sets
+// its configuration, Start the rest, before the server accepts calls; after
+// that they are only read.
 type jwtAuth struct {
 	cfg    watchdog.Config
 	logger *slog.Logger

@@ -17,7 +17,7 @@ import (
 //	}
 //
 // and read an OpenFaaS secret with watchdog.Secret(req.Context(), "api-key")
-// (README: "What a function can do from its folder").
+// (docs/function-api.md in github.com/inproc-go/templates).
 
 // Handle answers one call. req.Context() ends at exec_timeout or when the
 // caller goes away; a returned error answers 500 and is logged with the call id.

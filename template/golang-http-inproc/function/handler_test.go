@@ -83,7 +83,7 @@ func TestStubSecretAndHook(t *testing.T) {
 }
 
 // stubSHA256 is the SHA-256 of the handler.go this template ships.
-const stubSHA256 = "d080766dcc8523f4c14492a50732c5d838117148681db76637770eb8b735ecd3"
+const stubSHA256 = "2e1c4a1ec9e94b5eea05eca3b2805b4d48e695394b051d263eccda3ee0fa9925"
 
 // skipUnlessStub skips an example test once handler.go is no longer the
 // template's stub, since the example can only know what the stub answers.

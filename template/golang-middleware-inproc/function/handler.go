@@ -16,8 +16,8 @@ import (
 //	}
 //
 // read an OpenFaaS secret with watchdog.Secret(r.Context(), "api-key"), and
-// answer typed JSON with watchdog.JSON (README: "What a function can do from
-// its folder").
+// answer typed JSON with watchdog.JSON (docs/function-api.md and
+// docs/typed-json.md in github.com/inproc-go/templates).
 
 // Handle answers one call. r.Context() ends at exec_timeout or when the
 // caller goes away; watchdog.Logger(r.Context()) logs with the call id.

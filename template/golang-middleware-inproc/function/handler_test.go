@@ -82,7 +82,7 @@ func TestStubSecretAndHook(t *testing.T) {
 }
 
 // stubSHA256 is the SHA-256 of the handler.go this template ships.
-const stubSHA256 = "e0d59ff0ceaa7855ac3186f6904d9522d7b4cf93f60e260f5a25b2ead7368f98"
+const stubSHA256 = "c6d701b84689079347244dbc1a4d07f8459105fdf05001ee3161060972222210"
 
 // skipUnlessStub skips an example test once handler.go is no longer the
 // template's stub, since the example can only know what the stub answers.

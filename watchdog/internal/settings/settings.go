@@ -14,7 +14,7 @@ import (
 var names = []string{
 	"OPENFAAS_NAME", "OPENFAAS_NAMESPACE",
 	"access_log", "auto_gomemlimit", "exec_timeout", "healthcheck_interval",
-	"jwt_auth", "jwt_auth_debug", "jwt_auth_local", "log_call_id", "log_callid",
+	"jwt_auth", "jwt_auth_debug", "jwt_auth_local", "listen_address", "log_call_id", "log_callid",
 	"log_flush_interval", "log_format", "max_body_bytes", "max_inflight",
 	"metrics_port", "port", "read_timeout", "ready_path", "secret_mount_path",
 	"start_timeout", "suppress_lock", "write_timeout",
