@@ -48,7 +48,8 @@ import (
 // [{"pointer", "detail"}]}, where errors lists the fields at fault, if any.
 // docs/typed-json.md has the JSON Schema. The watchdog's own answers in
 // front of it are plain text: 413 for a declared Content-Length over
-// max_body_bytes, 429 over max_inflight, 504 at exec_timeout.
+// max_body_bytes, 429 over max_inflight, and 504 when fn has not answered
+// by exec_timeout.
 func JSON[In, Out any](fn func(ctx context.Context, in In) (Out, error), opts ...JSONOption) http.Handler {
 	h := &jsonHandler[In, Out]{fn: fn, bind: bindFor[In](), answer: answerFor[Out]()}
 	for _, o := range opts {
