@@ -93,7 +93,12 @@ func (p *envParser) config() (Config, error) {
 	cfg.Port = p.port("port", cfg.Port)
 	cfg.MetricsPort = p.port("metrics_port", cfg.MetricsPort)
 	if cfg.MetricsPort == cfg.Port {
-		p.fail("metrics_port", fmt.Sprintf("want a port other than the function's (port=%d)", cfg.Port))
+		// Named after the variable that was set: metrics_port if both were.
+		if _, set := p.vars["metrics_port"]; set {
+			p.fail("metrics_port", fmt.Sprintf("want a port other than the function's (port=%d)", cfg.Port))
+		} else {
+			p.fail("port", fmt.Sprintf("want a port other than metrics_port's (%d, its default)", cfg.MetricsPort))
+		}
 	}
 	cfg.ListenAddress = p.ipAddress("listen_address")
 	cfg.ExecTimeout = p.duration("exec_timeout", cfg.ExecTimeout, true)
@@ -142,7 +147,11 @@ func (c Config) Warnings() []string {
 		w = append(w, fmt.Sprintf("healthcheck_interval (%s) + %s (%s) exceeds the %s grace period Kubernetes gives by default: calls that start late in a scale-down may be cut off",
 			c.HealthcheckInterval, callName, call, kubernetesGracePeriod))
 	}
-	if c.ExecTimeout == 0 || c.ExecTimeout >= c.WriteTimeout {
+	switch {
+	case c.ExecTimeout == 0:
+		w = append(w, fmt.Sprintf("exec_timeout=0 sets no deadline, but write_timeout (%s) still cuts an answer not written by then (a stream's flush grants it again): raise write_timeout for longer calls",
+			c.WriteTimeout))
+	case c.ExecTimeout >= c.WriteTimeout:
 		w = append(w, fmt.Sprintf("exec_timeout (%s) is not below write_timeout (%s): a slow call's connection may be closed before its 504 is written",
 			c.ExecTimeout, c.WriteTimeout))
 	}

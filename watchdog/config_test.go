@@ -242,8 +242,8 @@ func TestConfigWarnings(t *testing.T) {
 		{"exec plus interval over grace", []string{"exec_timeout=20"}, []string{"healthcheck_interval (20.1s) + exec_timeout (20s) exceeds the 30s grace period"}},
 		{"long healthcheck_interval", []string{"healthcheck_interval=25"}, []string{"exceeds the 30s grace period"}},
 		// with no exec deadline a late call may run for write_timeout
-		{"no exec deadline, long interval", []string{"exec_timeout=0", "healthcheck_interval=25"}, []string{"exceeds the 30s grace period", "exec_timeout (0s) is not below write_timeout (10.1s)"}},
-		{"no exec deadline", []string{"exec_timeout=0"}, []string{"exec_timeout (0s) is not below write_timeout (10.1s)"}},
+		{"no exec deadline, long interval", []string{"exec_timeout=0", "healthcheck_interval=25"}, []string{"exceeds the 30s grace period", "exec_timeout=0 sets no deadline, but write_timeout (10.1s) still cuts"}},
+		{"no exec deadline", []string{"exec_timeout=0"}, []string{"exec_timeout=0 sets no deadline, but write_timeout (10.1s) still cuts"}},
 		{"exec above write", []string{"exec_timeout=8", "write_timeout=5"}, []string{"exec_timeout (8s) is not below write_timeout (5s)"}},
 		// equal is not below: the 504 races the connection's own cut
 		{"exec equal to write", []string{"exec_timeout=5", "write_timeout=5"}, []string{"exec_timeout (5s) is not below write_timeout (5s)"}},
@@ -349,10 +349,12 @@ func TestConfigMetricsPort(t *testing.T) {
 		t.Errorf("default metrics port %d, want 8081", cfg.MetricsPort)
 	}
 	for env, want := range map[string]string{
-		"metrics_port=8080": `metrics_port="8080": want a port other than the function's (port=8080)`,
-		"metrics_port=x":    `metrics_port="x": want a TCP port from 1 to 65535`,
+		"metrics_port=8080":           `metrics_port="8080": want a port other than the function's (port=8080)`,
+		"metrics_port=x":              `metrics_port="x": want a TCP port from 1 to 65535`,
+		"port=8081":                   `port="8081": want a port other than metrics_port's (8081, its default)`,
+		"port=9000 metrics_port=9000": `metrics_port="9000": want a port other than the function's (port=9000)`,
 	} {
-		if _, err := ConfigFromEnv([]string{env}); err == nil || err.Error() != want {
+		if _, err := ConfigFromEnv(strings.Fields(env)); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", env, err, want)
 		}
 	}

@@ -13,7 +13,9 @@
 //   - An answer not begun by the deadline is answered 504 by the watchdog,
 //     with a text body naming the limit and "Connection: close" while the
 //     handler still runs. A handler that returns after its deadline without
-//     having written is answered 504 too. A caller already gone gets
+//     having written is answered 504 too, and so is one that begins its
+//     answer after the deadline (woken by Done, say): its writes fail as
+//     below. A caller already gone gets
 //     nothing; the call is logged and counted as 499.
 //   - After that 504 nothing the handler writes reaches the caller: Write,
 //     Hijack and http.ResponseController's Flush, deadlines and full duplex
@@ -141,7 +143,7 @@ func (t *execTimeout) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 	deadline := c.rec.start.Add(limit)
 	c.rec.writeLimit = deadline.UnixNano() + int64(timeoutHeadroom)
 	gw, ctx := &tc.guard, &tc.ctx
-	gw.w = w
+	gw.w, gw.deadline = w, &ctx.deadline // set by ctx.init below
 	tc.r, tc.limit = r, limit
 	handlerReq := r
 	if t.callIsContext && r.Context() == context.Context(c) {
@@ -183,7 +185,7 @@ func (t *execTimeout) end(w http.ResponseWriter, tc *timedCall, timer *time.Time
 		t.queue.remove(tc)
 	}
 	gw := &tc.guard
-	deadlinePassed := tc.ctx.release() == context.DeadlineExceeded && returned
+	deadlinePassed := (tc.ctx.release() == context.DeadlineExceeded || gw.due()) && returned
 	answered, overdue, cut := gw.end(returned, deadlinePassed)
 	if overdue {
 		t.overdue.Add(-1)

@@ -103,24 +103,60 @@ func TestExecTimeout504(t *testing.T) {
 	}
 }
 
-// A handler that watches its context and returns at the deadline without
-// writing gets the caller the watchdog's 504 too, not an empty 200, whichever
-// side notices the deadline first.
+// A handler that watches its context and, at the deadline, returns without
+// writing or writes an answer of its own gets the caller the watchdog's 504,
+// not an empty 200 nor a cut answer (an EOF), whichever side notices the
+// deadline first: an answer can't begin once the deadline has passed.
 func TestExecTimeoutHandlerHonoursContext(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.ExecTimeout = 30 * time.Millisecond
+	handlers := map[string]http.Handler{
+		"returns": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Handler", "1")
+			<-r.Context().Done()
+		}),
+		"answers": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Handler", "1")
+			<-r.Context().Done()
+			http.Error(w, "gave up", http.StatusServiceUnavailable)
+		}),
+		"JSON returns ctx.Err()": JSON(func(ctx context.Context, _ struct{}) (struct{}, error) {
+			<-ctx.Done()
+			return struct{}{}, ctx.Err()
+		}),
+	}
+	for name, h := range handlers {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.ExecTimeout = 20 * time.Millisecond
+			ts := startServer(t, cfg, h)
+			for i := range 20 { // the two sides race; try it a few times
+				res, body := ts.get("/")
+				if res.StatusCode != http.StatusGatewayTimeout || res.Header.Get("X-Handler") != "" || !strings.Contains(body, "(exec_timeout)") {
+					t.Fatalf("call %d = %d %q %v, want the watchdog's 504", i, res.StatusCode, body, res.Header)
+				}
+			}
+			testkit.WaitFor(t, 2*time.Second, "overdue back to 0", func() bool { return ts.srv.timeout.overdue.Load() == 0 })
+		})
+	}
+}
+
+// Trailers set after the answer began reach the caller under exec_timeout
+// as they do without it.
+func TestExecTimeoutTrailers(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Handler", "1")
-		<-r.Context().Done()
+		w.Header().Set("Trailer", "X-Checksum")
+		_, _ = io.WriteString(w, "body")
+		w.Header().Set("X-Checksum", "abc")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "late")
 	})
-	ts := startServer(t, cfg, h)
-	for i := range 10 { // the two sides race; try it a few times
+	for _, exec := range []time.Duration{0, 5 * time.Second} {
+		cfg := testConfig(t)
+		cfg.ExecTimeout = exec
+		ts := startServer(t, cfg, h)
 		res, body := ts.get("/")
-		if res.StatusCode != http.StatusGatewayTimeout || res.Header.Get("X-Handler") != "" {
-			t.Fatalf("call %d = %d %q %v, want the watchdog's 504", i, res.StatusCode, body, res.Header)
+		if got := res.Trailer; body != "body" || got.Get("X-Checksum") != "abc" || got.Get("X-Late") != "late" {
+			t.Errorf("exec_timeout=%s: body %q, trailers %v, want X-Checksum: abc and X-Late: late", exec, body, got)
 		}
 	}
-	testkit.WaitFor(t, 2*time.Second, "overdue back to 0", func() bool { return ts.srv.timeout.overdue.Load() == 0 })
 }
 
 // Contexts the handler derives from its own see the deadline as they would

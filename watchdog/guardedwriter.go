@@ -13,10 +13,14 @@ import (
 
 // guardedWriter is the handler's ResponseWriter under a deadline: once the
 // watchdog has answered in its place or cut its answer, writes fail under
-// the lock, so a late handler can't race the watchdog.
+// the lock, so a late handler can't race the watchdog. An answer can't begin
+// once the deadline has passed, even before the watchdog's timer has run: a
+// handler woken by its context's Done at the deadline gets the watchdog's
+// 504, not an answer of its own that would then be cut.
 type guardedWriter struct {
-	w  http.ResponseWriter
-	mu sync.Mutex
+	w        http.ResponseWriter
+	deadline *time.Time // the call's, with its monotonic reading; nil for none
+	mu       sync.Mutex
 	// header is the handler's own map, copied to w's when the answer
 	// begins, so the watchdog's 504 never shares a map with a late handler.
 	header   http.Header
@@ -66,8 +70,9 @@ func (g *guardedWriter) end(returned, deadlinePassed bool) (answered, overdue, c
 	case deadlinePassed:
 		g.closed = closedBy504
 		answered = false
-	default:
-		g.begin() // the headers of an answer without a body, if none began
+	case !g.begin(): // the headers of an answer without a body, if none began
+		g.closed = closedBy504 // the deadline passed just now
+		answered = false
 	}
 	if h := g.header; h != nil && len(h) <= maxPooledHeader {
 		clear(h)
@@ -86,25 +91,41 @@ var headerMaps = sync.Pool{New: func() any { return make(http.Header) }}
 
 const maxPooledHeader = 16
 
-// Header is the handler's alone; the watchdog's answer never uses it.
+// Header is the handler's alone until the answer begins, as the
+// watchdog's 504 never uses it; from then on it is w's, which nothing but
+// the handler writes any more, so values set after the first write, such
+// as trailers, reach the answer.
 func (g *guardedWriter) Header() http.Header {
+	if g.started {
+		return g.w.Header()
+	}
 	if g.header == nil {
 		g.header = headerMaps.Get().(http.Header)
 	}
 	return g.header
 }
 
-// begin marks the answer as started, moving the handler's headers over.
-// The caller holds mu.
-func (g *guardedWriter) begin() {
+// begin marks the answer as started, moving the handler's headers over,
+// and reports whether it could: not once the deadline has passed, when the
+// answer is the watchdog's 504. The caller holds mu.
+func (g *guardedWriter) begin() bool {
 	if g.started {
-		return
+		return true
+	}
+	if g.due() {
+		return false
 	}
 	g.started = true
 	dst := g.w.Header()
 	for k, v := range g.header {
 		dst[k] = v
 	}
+	return true
+}
+
+// due reports whether the deadline has passed, by the monotonic clock.
+func (g *guardedWriter) due() bool {
+	return g.deadline != nil && time.Until(*g.deadline) <= 0
 }
 
 func (g *guardedWriter) WriteHeader(code int) {
@@ -117,8 +138,9 @@ func (g *guardedWriter) WriteHeader(code int) {
 		g.informational(code)
 		return
 	}
-	g.begin()
-	g.w.WriteHeader(code)
+	if g.begin() {
+		g.w.WriteHeader(code)
+	}
 }
 
 // informational sends a 1xx with the handler's headers as they are now, as
@@ -154,7 +176,9 @@ func (g *guardedWriter) Write(p []byte) (int, error) {
 	if g.closed != 0 {
 		return 0, g.closed.err()
 	}
-	g.begin()
+	if !g.begin() {
+		return 0, errAbandoned
+	}
 	return g.w.Write(p)
 }
 
@@ -172,7 +196,9 @@ func (g *guardedWriter) FlushError() error {
 	if g.closed != 0 {
 		return g.closed.err()
 	}
-	g.begin()
+	if !g.begin() {
+		return errAbandoned
+	}
 	return http.NewResponseController(g.w).Flush()
 }
 
@@ -182,7 +208,9 @@ func (g *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if g.closed != 0 {
 		return nil, nil, g.closed.err()
 	}
-	g.begin()
+	if !g.begin() {
+		return nil, nil, errAbandoned
+	}
 	return http.NewResponseController(g.w).Hijack()
 }
 

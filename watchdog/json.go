@@ -243,8 +243,11 @@ func (h *jsonHandler[In, Out]) decode(r *http.Request, target any) (int, error) 
 	if r.ContentLength == 0 {
 		return 0, nil
 	}
-	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
-		return http.StatusUnsupportedMediaType, err
+	// A body of no declared length is read before its type is judged: an
+	// empty one is no body.
+	typeErr := checkJSONContentType(r.Header.Get("Content-Type"))
+	if typeErr != nil && r.ContentLength > 0 {
+		return http.StatusUnsupportedMediaType, typeErr
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -255,6 +258,9 @@ func (h *jsonHandler[In, Out]) decode(r *http.Request, target any) (int, error) 
 	}
 	if len(body) == 0 {
 		return 0, nil
+	}
+	if typeErr != nil {
+		return http.StatusUnsupportedMediaType, typeErr
 	}
 	if !h.strict {
 		err = json.Unmarshal(body, target)

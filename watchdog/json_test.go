@@ -338,6 +338,8 @@ func TestJSONBodyless(t *testing.T) {
 		{"DELETE, any type", "DELETE", "text/plain", "", false, 200, `"DELETE {ID: Qty:0}"`},
 		{"POST with Content-Length: 0", "POST", "application/json", "", false, 200, `"POST {ID: Qty:0}"`},
 		{"POST, chunked and empty", "POST", "application/json", "", true, 200, `"POST {ID: Qty:0}"`},
+		{"POST, chunked and empty, no type", "POST", "", "", true, 200, `"POST {ID: Qty:0}"`},
+		{"POST, chunked, with a body and no type", "POST", "", `{"qty":1}`, true, 415, `{"title":"Unsupported Media Type","status":415,"detail":"Content-Type missing: want application/json (or a +json type) for a request with a body"}`},
 		{"POST with a body", "POST", "application/json", `{"qty":1}`, true, 200, `"POST {ID: Qty:1}"`},
 		{"POST with a body and no type", "POST", "", `{"qty":1}`, false, 415, `{"title":"Unsupported Media Type","status":415,"detail":"Content-Type missing: want application/json (or a +json type) for a request with a body"}`},
 	}

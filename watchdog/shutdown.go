@@ -39,8 +39,11 @@ func (s *Server) drain(cause error) error {
 	if err := s.fnServer.Shutdown(ctx); err != nil {
 		n := s.metrics.inflight.Load()
 		s.fnServer.Close()
-		cutErr = fmt.Errorf("shutdown: %d call(s) still running after write_timeout (%s) were cut off", n, s.cfg.WriteTimeout)
-		s.logger.Error(cutErr.Error())
+		// Calls that ended while Shutdown gave up were not cut off.
+		if n > 0 {
+			cutErr = fmt.Errorf("shutdown: %d call(s) still running after write_timeout (%s) were cut off", n, s.cfg.WriteTimeout)
+			s.logger.Error(cutErr.Error())
+		}
 	}
 	s.metricsServer.Close()
 

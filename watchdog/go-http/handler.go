@@ -91,8 +91,9 @@ func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		watchdog.Logger(r.Context()).Error("function returned an error", slog.String("error", err.Error()))
 		status = http.StatusInternalServerError
-	} else if status < 100 || status > 999 {
-		// net/http panics on a status that isn't three digits
+	} else if status < 200 || status > 999 {
+		// net/http panics on a status that isn't three digits, and a 1xx
+		// is not an answer: net/http would send 200 after it
 		watchdog.Logger(r.Context()).Error("function returned an invalid status code", slog.Int("status", status))
 		status = http.StatusInternalServerError
 	}

@@ -91,7 +91,11 @@ func NewWith(t testing.TB, h http.Handler, o Options) *Server {
 	t.Helper()
 	env := o.Env
 	for _, kv := range env {
-		if name, _, _ := strings.Cut(kv, "="); !settings.Known(name) {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("watchdogtest: %q: want name=value, e.g. exec_timeout=2s", kv)
+		}
+		if !settings.Known(name) {
 			t.Fatalf("watchdogtest: %q: %s is not a watchdog setting (those are %s); the function's own environment is the process's: set it with t.Setenv(%q, ...)",
 				kv, name, settings.List(), name)
 		}
@@ -140,7 +144,11 @@ func NewWith(t testing.TB, h http.Handler, o Options) *Server {
 	go func() { s.done <- watchdog.Serve(ctx, h, opts...) }()
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
-			t.Errorf("watchdogtest: shutdown: %v", err)
+			hint := ""
+			if strings.Contains(err.Error(), "were cut off") {
+				hint = " (the test's end drains the server as SIGTERM would: a handler still running after write_timeout, such as one that goes on past its 504 at exec_timeout, is cut off; return when r.Context() is done)"
+			}
+			t.Errorf("watchdogtest: draining the server at the test's end: %v%s", err, hint)
 		}
 	})
 	s.waitHealthy(t, cfg.StartTimeout+5*time.Second)
@@ -240,9 +248,26 @@ func (s *Server) Metric(t testing.TB, series string) float64 {
 	t.Helper()
 	v, ok := s.LookupMetric(t, series)
 	if !ok {
-		t.Fatalf("watchdogtest: no series %s in the scrape", series)
+		t.Fatalf("watchdogtest: no series %s in the scrape%s", series, s.sameName(t, series))
 	}
 	return v
+}
+
+// sameName lists, for a failure message, the series exposed under series'
+// metric name: a series is matched as the scrape writes it, labels in its
+// order.
+func (s *Server) sameName(t testing.TB, series string) string {
+	name, _, _ := strings.Cut(series, "{")
+	var found []string
+	for line := range strings.SplitSeq(s.scrape(t), "\n") {
+		if line == name || strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			found = append(found, line)
+		}
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	return "; of that name (labels are matched as written): " + strings.Join(found, ", ")
 }
 
 // LookupMetric is series' value and whether it is exposed at all, for a

@@ -164,6 +164,8 @@ func TestReadersFail(t *testing.T) {
 	}{
 		{"missing series", func(tb testing.TB) { text.Metric(tb, "orders_placed_total") },
 			"watchdogtest: no series orders_placed_total in the scrape"},
+		{"a label not exposed", func(tb testing.TB) { text.Metric(tb, `http_requests_in_flight{x="1"}`) },
+			`of that name (labels are matched as written): http_requests_in_flight 0`},
 		{"text logs", func(tb testing.TB) { text.LogRecords(tb) },
 			"is not a JSON record: logged with log_format=json?"},
 	} {
