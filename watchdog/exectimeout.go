@@ -185,7 +185,7 @@ func (t *execTimeout) end(w http.ResponseWriter, tc *timedCall, timer *time.Time
 		t.queue.remove(tc)
 	}
 	gw := &tc.guard
-	deadlinePassed := (tc.ctx.release() == context.DeadlineExceeded || gw.due()) && returned
+	deadlinePassed := tc.ctx.release() == context.DeadlineExceeded && returned
 	answered, overdue, cut := gw.end(returned, deadlinePassed)
 	if overdue {
 		t.overdue.Add(-1)
