@@ -260,7 +260,7 @@ func (s *Server) sameName(t testing.TB, series string) string {
 	name, _, _ := strings.Cut(series, "{")
 	var found []string
 	for line := range strings.SplitSeq(s.scrape(t), "\n") {
-		if line == name || strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
 			found = append(found, line)
 		}
 	}
