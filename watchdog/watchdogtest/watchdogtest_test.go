@@ -281,6 +281,8 @@ func TestNewRefuses(t *testing.T) {
 			`"AUDIT_FILE=/tmp/audit.log": AUDIT_FILE is not a watchdog setting (those are OPENFAAS_NAME, `},
 		{"the function's own variable, how to set it", watchdogtest.Options{Env: []string{"AUDIT_FILE=/tmp/audit.log"}},
 			`set it with t.Setenv("AUDIT_FILE", ...)`},
+		{"a setting without a value", watchdogtest.Options{Env: []string{"exec_timeout"}},
+			`watchdogtest: "exec_timeout": want name=value, e.g. exec_timeout=2s`},
 		{"two sources of secrets", watchdogtest.Options{Env: []string{"secret_mount_path=/s"}, Secrets: map[string]string{"a": "b"}},
 			"watchdogtest: both Options.Secrets and secret_mount_path given: want one source of secrets"},
 		{"a secret name that leaves the folder", watchdogtest.Options{Secrets: map[string]string{"../escape": "x"}},
