@@ -44,7 +44,7 @@ func (r *Request) WithContext(ctx context.Context) {
 // Response is the function's answer. A zero StatusCode means 200.
 type Response struct {
 	Body       []byte      // the answer's body
-	StatusCode int         // 0 is 200; outside 100 to 999, the call is answered 500
+	StatusCode int         // 0 is 200; outside 200 to 999, the call is answered 500
 	Header     http.Header // added to the answer's headers
 }
 
