@@ -123,6 +123,19 @@ func (g *guardedWriter) begin() bool {
 	return true
 }
 
+// start begins the answer for a write, or says why the handler may no
+// longer write: the watchdog answered or cut it, or the deadline has passed
+// (the watchdog's 504 is on its way). The caller holds mu.
+func (g *guardedWriter) start() error {
+	if g.closed != 0 {
+		return g.closed.err()
+	}
+	if !g.begin() {
+		return errAbandoned
+	}
+	return nil
+}
+
 // due reports whether the deadline has passed, by the monotonic clock.
 func (g *guardedWriter) due() bool {
 	return g.deadline != nil && time.Until(*g.deadline) <= 0
@@ -173,11 +186,8 @@ func (g *guardedWriter) informational(code int) {
 func (g *guardedWriter) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != 0 {
-		return 0, g.closed.err()
-	}
-	if !g.begin() {
-		return 0, errAbandoned
+	if err := g.start(); err != nil {
+		return 0, err
 	}
 	return g.w.Write(p)
 }
@@ -193,11 +203,8 @@ func (g *guardedWriter) Flush() {
 func (g *guardedWriter) FlushError() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != 0 {
-		return g.closed.err()
-	}
-	if !g.begin() {
-		return errAbandoned
+	if err := g.start(); err != nil {
+		return err
 	}
 	return http.NewResponseController(g.w).Flush()
 }
@@ -205,11 +212,8 @@ func (g *guardedWriter) FlushError() error {
 func (g *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed != 0 {
-		return nil, nil, g.closed.err()
-	}
-	if !g.begin() {
-		return nil, nil, errAbandoned
+	if err := g.start(); err != nil {
+		return nil, nil, err
 	}
 	return http.NewResponseController(g.w).Hijack()
 }
