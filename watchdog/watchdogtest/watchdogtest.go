@@ -246,20 +246,21 @@ func (s *Server) Do(method, path string, body io.Reader, header http.Header) (st
 // exposed fails the test: a renamed one can't pass as 0.
 func (s *Server) Metric(t testing.TB, series string) float64 {
 	t.Helper()
-	v, ok := s.LookupMetric(t, series)
+	scrape := s.scrape(t)
+	v, ok := lookupMetric(t, scrape, series)
 	if !ok {
-		t.Fatalf("watchdogtest: no series %s in the scrape%s", series, s.sameName(t, series))
+		t.Fatalf("watchdogtest: no series %s in the scrape%s", series, sameName(scrape, series))
 	}
 	return v
 }
 
-// sameName lists, for a failure message, the series exposed under series'
-// metric name: a series is matched as the scrape writes it, labels in its
-// order.
-func (s *Server) sameName(t testing.TB, series string) string {
+// sameName lists, for a failure message, the series scrape exposes under
+// series' metric name: a series is matched as the scrape writes it, labels
+// in its order.
+func sameName(scrape, series string) string {
 	name, _, _ := strings.Cut(series, "{")
 	var found []string
-	for line := range strings.SplitSeq(s.scrape(t), "\n") {
+	for line := range strings.SplitSeq(scrape, "\n") {
 		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
 			found = append(found, line)
 		}
@@ -274,7 +275,13 @@ func (s *Server) sameName(t testing.TB, series string) string {
 // test that checks a series is absent. A failed scrape fails the test.
 func (s *Server) LookupMetric(t testing.TB, series string) (float64, bool) {
 	t.Helper()
-	v, ok, err := testkit.MetricValue(s.scrape(t), series)
+	return lookupMetric(t, s.scrape(t), series)
+}
+
+// lookupMetric is LookupMetric in a scrape already made.
+func lookupMetric(t testing.TB, scrape, series string) (float64, bool) {
+	t.Helper()
+	v, ok, err := testkit.MetricValue(scrape, series)
 	if err != nil {
 		t.Fatalf("watchdogtest: series %s: %v", series, err)
 	}
