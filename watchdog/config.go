@@ -94,7 +94,7 @@ func (p *envParser) config() (Config, error) {
 	cfg.MetricsPort = p.port("metrics_port", cfg.MetricsPort)
 	if cfg.MetricsPort == cfg.Port {
 		// Named after the variable that was set: metrics_port if both were.
-		if _, set := p.vars["metrics_port"]; set {
+		if _, set := p.lookup("metrics_port"); set {
 			p.fail("metrics_port", fmt.Sprintf("want a port other than the function's (port=%d)", cfg.Port))
 		} else {
 			p.fail("port", fmt.Sprintf("want a port other than metrics_port's (%d, its default)", cfg.MetricsPort))
@@ -181,8 +181,8 @@ func (p *envParser) fail(name, want string) {
 
 func (p *envParser) lookup(name string) (string, bool) {
 	p.read = append(p.read, name)
-	v, ok := p.vars[name]
-	return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
+	v := strings.TrimSpace(p.vars[name])
+	return v, v != ""
 }
 
 // duration follows of-watchdog: a bare whole number is seconds, anything else

@@ -353,6 +353,7 @@ func TestConfigMetricsPort(t *testing.T) {
 		"metrics_port=x":              `metrics_port="x": want a TCP port from 1 to 65535`,
 		"port=8081":                   `port="8081": want a port other than metrics_port's (8081, its default)`,
 		"port=9000 metrics_port=9000": `metrics_port="9000": want a port other than the function's (port=9000)`,
+		"port=8081 metrics_port=":     `port="8081": want a port other than metrics_port's (8081, its default)`,
 	} {
 		if _, err := ConfigFromEnv(strings.Fields(env)); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", env, err, want)
