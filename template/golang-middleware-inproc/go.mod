@@ -2,7 +2,7 @@ module handler
 
 go 1.26.0
 
-require github.com/inproc-go/templates/watchdog v0.4.17
+require github.com/inproc-go/templates/watchdog v0.4.18
 
 require (
 	github.com/MicahParks/jwkset v0.11.4 // indirect
